@@ -1,0 +1,59 @@
+"""Database failures as domain exceptions, so the layers above never see a driver's."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy.exc
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now; retrying later may work."""
+
+
+class UniqueViolation(Exception):
+    """A write clashed with a unique constraint; `constraint` names which."""
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(f"unique constraint {constraint} violated")
+        self.constraint = constraint
+
+
+# Raised by asyncpg and the OS when the server is down, restarting or unreachable.
+_UNREACHABLE = (OSError, TimeoutError, ConnectionError)
+_UNREACHABLE_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, _UNREACHABLE):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        orig = error.orig
+        cause = getattr(orig, "__cause__", None)
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+        if sqlstate in _UNREACHABLE_SQLSTATES:
+            return True
+        return isinstance(cause, _UNREACHABLE) or type(cause).__name__ in {
+            "ConnectionDoesNotExistError",
+            "CannotConnectNowError",
+            "InterfaceError",
+        }
+    if isinstance(error, sqlalchemy.exc.TimeoutError):  # pool checkout timed out
+        return True
+    return False
+
+
+@asynccontextmanager
+async def translate_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except sqlalchemy.exc.IntegrityError as error:
+        cause = getattr(error.orig, "__cause__", None)
+        if getattr(cause, "sqlstate", None) == "23505":
+            raise UniqueViolation(getattr(cause, "constraint_name", None)) from error
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            raise DatabaseUnavailable(str(error)) from error
+        raise

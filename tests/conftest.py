@@ -1,0 +1,100 @@
+"""One Postgres per test session: embedded (pgserver), or TEST_DATABASE_URL when set.
+
+The schema is migrated once into a template database; the shared test database and
+every fresh database a test asks for are copies of it.
+"""
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import migrate
+from db.embedded import EmbeddedPostgres, drop_database, ensure_database
+from db.session import BoundDatabase, create_engine
+
+TEMPLATE = f"gateway_test_template_{os.getpid()}"
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL to a database on the test server from which other databases can be created."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="gateway-test-") as tmp:
+        server = EmbeddedPostgres(Path(tmp))
+        yield server.url("postgres")
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_url(server_url: str) -> AsyncIterator[str]:
+    await drop_database(server_url, TEMPLATE)
+    await ensure_database(server_url, TEMPLATE)
+    url = _with_database(server_url, TEMPLATE)
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    # CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template.
+    await engine.dispose()
+    yield url
+    await drop_database(server_url, TEMPLATE)
+
+
+class FreshDatabases:
+    """Creates migrated databases that tests may commit to; drops them afterwards."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.names: list[str] = []
+
+    async def create(self) -> str:
+        name = f"gateway_test_{os.getpid()}_{len(self.names)}_{os.urandom(3).hex()}"
+        await ensure_database(self.server_url, name, template=TEMPLATE)
+        self.names.append(name)
+        return _with_database(self.server_url, name)
+
+    async def drop_all(self) -> None:
+        for name in self.names:
+            await drop_database(self.server_url, name)
+
+
+@pytest.fixture
+async def fresh_databases(server_url: str, template_url: str) -> AsyncIterator[FreshDatabases]:
+    databases = FreshDatabases(server_url)
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture
+async def fresh_database_url(fresh_databases: FreshDatabases) -> str:
+    return await fresh_databases.create()
+
+
+@pytest.fixture(scope="session")
+async def engine(server_url: str, template_url: str) -> AsyncIterator[AsyncEngine]:
+    name = f"gateway_test_{os.getpid()}_shared"
+    await drop_database(server_url, name)
+    await ensure_database(server_url, name, template=TEMPLATE)
+    engine = create_engine(_with_database(server_url, name))
+    yield engine
+    await engine.dispose()
+    await drop_database(server_url, name)
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[BoundDatabase]:
+    """A database whose every write is rolled back when the test ends."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield BoundDatabase(conn)
+        await transaction.rollback()
