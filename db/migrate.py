@@ -9,6 +9,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.errors import translate_errors
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -49,5 +51,6 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
+    """The database's migration; DatabaseUnavailable when it cannot be reached."""
+    async with translate_errors(), engine.connect() as conn:
         return await conn.run_sync(_current)

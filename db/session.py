@@ -1,14 +1,15 @@
-"""Engines and connections: the only way the rest of the code reaches Postgres."""
+"""Engines and sessions: the only way the rest of the code reaches Postgres."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.errors import DatabaseUnavailable, translate_errors
+from db.errors import translate_errors
 
 
 def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> AsyncEngine:
@@ -25,56 +26,54 @@ def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0
 
 
 class Database:
-    """Hands out connections: one short-lived pooled connection per unit of work.
+    """Hands out sessions: each unit of work gets its own short-lived pooled one.
 
-    Strawberry resolves sibling fields concurrently, so each loader batch takes its
-    own connection rather than sharing one session across the request.
+    Strawberry resolves sibling fields concurrently and one session cannot run two
+    statements at once, so every loader batch opens its own session.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with translate_errors(), self.engine.connect() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction committed when the block exits cleanly, rolled back otherwise."""
-        async with translate_errors(), self.engine.begin() as conn:
-            yield conn
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """Reads, or writes that call `commit()`; anything uncommitted is rolled back."""
+        async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
 
     async def ping(self) -> None:
-        async with self.read() as conn:
-            await conn.exec_driver_sql("SELECT 1")
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
 class BoundDatabase(Database):
-    """Every unit of work runs on one connection inside an outer transaction.
+    """Every session runs on one connection inside an outer transaction.
 
-    Tests use it to roll back everything a test wrote; writes become savepoints so
-    application code that commits still works inside it.
+    Tests use it to roll back all a test wrote; a session's commit only releases a
+    savepoint, so application code that commits works unchanged.
     """
 
     def __init__(self, conn: AsyncConnection) -> None:
         super().__init__(conn.engine)
         self.conn = conn
-        # Sibling resolvers run concurrently and one connection runs one statement at a time.
+        # Sibling resolvers run concurrently, and one connection runs one statement at a time.
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._lock, translate_errors():
-            yield self.conn
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._lock, translate_errors(), self.conn.begin_nested():
-            yield self.conn
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with (
+            self._lock,
+            translate_errors(),
+            AsyncSession(
+                bind=self.conn,
+                expire_on_commit=False,
+                join_transaction_mode="create_savepoint",
+            ) as session,
+        ):
+            yield session
 
     async def dispose(self) -> None:
         return None
@@ -100,6 +99,3 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
-
-
-__all__ = ["BoundDatabase", "Database", "DatabaseUnavailable", "StatementCounter", "create_engine"]

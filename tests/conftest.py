@@ -98,3 +98,43 @@ async def db(engine: AsyncEngine) -> AsyncIterator[BoundDatabase]:
         transaction = await conn.begin()
         yield BoundDatabase(conn)
         await transaction.rollback()
+
+
+# --- executing GraphQL against the schema with a real context ---------------------------
+
+from typing import Any  # noqa: E402
+
+from resolvers.context import create_context  # noqa: E402
+from resolvers.cursors import CursorCodec  # noqa: E402
+from resolvers.viewer import Viewer  # noqa: E402
+
+TEST_SECRET = "test-secret-not-for-production-0123456789"
+
+
+class GraphQLClient:
+    """Runs documents through the real schema (with the error classifier) as a viewer."""
+
+    def __init__(self, db: BoundDatabase) -> None:
+        from gateway.errors import ClassifyErrors
+        from schema import build_schema
+
+        self.db = db
+        self.schema = build_schema(extensions=[ClassifyErrors])
+
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, *, viewer: Viewer | None = None
+    ) -> Any:
+        context = create_context(
+            db=self.db, viewer=viewer or Viewer.anonymous(), cursors=CursorCodec(TEST_SECRET)
+        )
+        return await self.schema.execute(query, variable_values=variables, context_value=context)
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        result = await self.execute(query, variables, **kw)
+        assert result.errors is None, result.errors
+        return result.data
+
+
+@pytest.fixture
+def gql(db: BoundDatabase) -> GraphQLClient:
+    return GraphQLClient(db)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
+from importlib.metadata import version
 from importlib.resources import files
 from typing import Final
 
@@ -19,6 +20,10 @@ from starlette.routing import Route
 ASSETS_PREFIX: Final = "/graphql/assets"
 
 _PACKAGE: Final = "graphene_django_graphiql_static"
+
+# Responses are cached as immutable, so browsers never revalidate them: after an upgrade only a
+# different URL gets them the new files. The page appends this to every asset URL for that.
+ASSETS_VERSION: Final = version("graphene-django-graphiql-static")
 
 # An explicit allow-list rather than "whatever is in the folder": the request path never
 # reaches the filesystem, which rules out traversal and serving the package's other files.
@@ -40,8 +45,7 @@ _MEDIA_TYPES: Final = {
     ".css": "text/css; charset=utf-8",
 }
 
-# The bytes are pinned by the package version, so browsers may keep them for good; a new
-# version changes the ETag, and the page is not cached, so nothing stale survives an upgrade.
+# The bytes only change with the package version, which is part of the URLs the page uses.
 _CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 
 

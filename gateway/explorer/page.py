@@ -6,21 +6,25 @@ import json
 from html import escape
 from typing import Final
 
-from gateway.explorer.assets import ASSETS_PREFIX
+from gateway.explorer.assets import ASSETS_PREFIX, ASSETS_VERSION
 
 TITLE: Final = "Content gateway — GraphiQL"
 
 DEFAULT_QUERY: Final = """\
-# Welcome to the content gateway. Press the run button (or Ctrl-Enter).
+# Welcome to the content gateway.
+# Press the run button (or Ctrl-Enter).
 #
-# This query works without signing in. To see what a signed-in viewer sees,
-# open the "Headers" pane below and paste:
+# This query works without signing in. To see
+# what a signed-in viewer sees, open "Headers"
+# below and paste:
 #   {"Authorization": "Bearer <token>"}
 #
 # Things to try:
-#   - Ctrl-Space inside a selection set lists the fields you can add.
-#   - Pass pageInfo.endCursor as `after:` to fetch the next page.
-#   - The docs icon on the left browses the whole schema.
+# - Ctrl-Space in a selection set lists fields.
+# - Pass pageInfo.endCursor as `after:` to get
+#   the next page.
+# - The book icon on the left opens the docs;
+#   the folder icon builds queries by clicking.
 query Explore {
   contents(first: 5, orderBy: NEWEST) {
     totalCount
@@ -73,57 +77,64 @@ _BOOT_SCRIPT: Final = """\
 (function () {
   "use strict";
   var config = __CONFIG__;
-  var httpUrl = new URL(config.endpoint, window.location.href);
-  var wsUrl = new URL(httpUrl.href);
-  wsUrl.protocol = httpUrl.protocol === "https:" ? "wss:" : "ws:";
 
-  // GraphiQL does not pass the headers pane to a wsClient, so subscriptions would always run
-  // anonymously. graphql-ws evaluates connectionParams on every (re)connect and its lazy
-  // client reconnects after the last subscription ends, so this carries the latest headers.
-  var latestHeaders = {};
-  var wsClient = graphqlWs.createClient({
-    url: wsUrl.href,
-    connectionParams: function () { return latestHeaders; }
-  });
-  var graphiqlFetcher = GraphiQL.createFetcher({
-    url: httpUrl.href,
-    subscriptionUrl: wsUrl.href,
-    wsClient: wsClient
-  });
-  function fetcher(params, options) {
-    latestHeaders = (options && options.headers) || {};
-    return graphiqlFetcher(params, options);
+  function createFetcher() {
+    var httpUrl = new URL(config.endpoint, window.location.href);
+    var wsUrl = new URL(httpUrl.href);
+    wsUrl.protocol = httpUrl.protocol === "https:" ? "wss:" : "ws:";
+    // GraphiQL does not hand the headers pane to a wsClient, so subscriptions would always run
+    // anonymously. graphql-ws evaluates connectionParams on every (re)connect, and its lazy
+    // client reconnects once the last subscription ends, so this carries the latest headers.
+    var latestHeaders = {};
+    var wsClient = graphqlWs.createClient({
+      url: wsUrl.href,
+      connectionParams: function () { return latestHeaders; }
+    });
+    var graphiqlFetcher = GraphiQL.createFetcher({
+      url: httpUrl.href,
+      subscriptionUrl: wsUrl.href,
+      wsClient: wsClient
+    });
+    return function fetcher(params, options) {
+      latestHeaders = (options && options.headers) || {};
+      return graphiqlFetcher(params, options);
+    };
   }
 
-  var h = React.createElement;
-  function Explorer() {
-    // Left undefined at first so GraphiQL restores the query from the previous visit
-    // and only falls back to defaultQuery on a first visit.
-    var state = React.useState(undefined);
-    var query = state[0];
-    var setQuery = state[1];
-    var explorerPlugin = GraphiQLPluginExplorer.useExplorerPlugin({
-      query: query === undefined ? "" : query,
-      onEdit: setQuery,
-      showAttribution: false
-    });
-    return h(GraphiQL, {
-      fetcher: fetcher,
-      defaultQuery: config.defaultQuery,
-      query: query,
-      onEditQuery: setQuery,
-      defaultHeaders: config.defaultHeaders,
-      isHeadersEditorEnabled: true,
-      shouldPersistHeaders: true,
-      defaultEditorToolsVisibility: config.defaultHeaders ? "headers" : undefined,
-      plugins: [explorerPlugin]
-    });
+  function start(root) {
+    var h = React.createElement;
+    var fetcher = createFetcher();
+    function Explorer() {
+      // Undefined at first so GraphiQL restores the query from the previous visit and only
+      // falls back to defaultQuery on a first visit; the explorer plugin needs it controlled.
+      var state = React.useState(undefined);
+      var query = state[0];
+      var setQuery = state[1];
+      var explorerPlugin = GraphiQLPluginExplorer.useExplorerPlugin({
+        query: query === undefined ? "" : query,
+        onEdit: setQuery,
+        showAttribution: false
+      });
+      return h(GraphiQL, {
+        fetcher: fetcher,
+        defaultQuery: config.defaultQuery,
+        query: query,
+        onEditQuery: setQuery,
+        defaultHeaders: config.defaultHeaders,
+        isHeadersEditorEnabled: true,
+        shouldPersistHeaders: true,
+        defaultEditorToolsVisibility: config.defaultHeaders ? "headers" : undefined,
+        plugins: [explorerPlugin]
+      });
+    }
+    ReactDOM.render(h(Explorer), root);
   }
+
   var root = document.getElementById("graphiql");
   try {
-    ReactDOM.render(h(Explorer), root);
+    start(root);
   } catch (error) {
-    // Without this, a missing or broken asset leaves a blank page with no hint why.
+    // Without this a missing or broken asset leaves a blank page and no hint why.
     root.textContent = "GraphiQL failed to start: " + error;
     throw error;
   }
@@ -147,12 +158,12 @@ def explorer_html(
 ) -> str:
     """Render the GraphiQL page; it loads nothing but the assets under ``assets_prefix``."""
     prefix = assets_prefix.rstrip("/")
-    stylesheets = "\n".join(
-        f'    <link rel="stylesheet" href="{escape(f"{prefix}/{name}")}">' for name in _STYLESHEETS
-    )
-    scripts = "\n".join(
-        f'    <script src="{escape(f"{prefix}/{name}")}"></script>' for name in _SCRIPTS
-    )
+
+    def url(name: str) -> str:
+        return escape(f"{prefix}/{name}?v={ASSETS_VERSION}")
+
+    stylesheets = "\n".join(f'    <link rel="stylesheet" href="{url(n)}">' for n in _STYLESHEETS)
+    scripts = "\n".join(f'    <script src="{url(n)}"></script>' for n in _SCRIPTS)
     config = _js_literal(
         {"endpoint": endpoint, "defaultQuery": default_query, "defaultHeaders": default_headers}
     )
@@ -163,6 +174,7 @@ def explorer_html(
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <meta name="referrer" content="no-referrer">
+    <link rel="icon" href="data:,">
     <title>{escape(TITLE)}</title>
     <style>
       html, body, #graphiql {{ height: 100%; margin: 0; width: 100%; overflow: hidden; }}

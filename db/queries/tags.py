@@ -1,0 +1,38 @@
+"""Reads of tags and of a user's explicit tag weights."""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.tables import FollowedTag, Tag
+
+
+async def list_tags(session: AsyncSession, *, after_name: str | None, limit: int) -> list[Tag]:
+    """Tags by name, after `after_name`."""
+    statement = select(Tag).order_by(col(Tag.name)).limit(limit)
+    if after_name is not None:
+        statement = statement.where(col(Tag.name) > after_name)
+    return list((await session.exec(statement)).all())
+
+
+async def count_tags(session: AsyncSession) -> int:
+    return int((await session.exec(select(sa.func.count()).select_from(Tag))).one())
+
+
+async def tags_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Tag | None]:
+    rows = await session.exec(select(Tag).where(col(Tag.id).in_(ids)))
+    by_id = {row.id: row for row in rows.all()}
+    return [by_id.get(i) for i in ids]
+
+
+async def tag_weights_by_tag_id(
+    session: AsyncSession, tag_ids: Sequence[int], *, user_id: int
+) -> list[float | None]:
+    """`user_id`'s explicit weight for each tag; None where they set none."""
+    statement = select(FollowedTag.tag_id, FollowedTag.weight).where(
+        col(FollowedTag.user_id) == user_id, col(FollowedTag.tag_id).in_(tag_ids)
+    )
+    weights = dict((await session.exec(statement)).all())
+    return [weights.get(i) for i in tag_ids]

@@ -1,0 +1,156 @@
+"""The `gateway` command: serve, migrate, seed, schema."""
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.settings import Settings, load_or_create_secret
+
+log = logging.getLogger("gateway")
+
+EMBEDDED_DATABASE = "gateway"
+DEMO_PLAN = {"users": 200, "contents": 2000}
+
+
+def _embedded_url(settings: Settings) -> str:
+    """Starts (or joins) the embedded server for this process's lifetime."""
+    from db.embedded import EmbeddedPostgres, ensure_database
+
+    server = EmbeddedPostgres(settings.data_dir)
+    asyncio.run(ensure_database(server.url("postgres"), EMBEDDED_DATABASE))
+    return server.url(EMBEDDED_DATABASE)
+
+
+def _resolve(settings: Settings) -> tuple[Settings, bool]:
+    """Settings with a database URL and a secret; True when the database is embedded."""
+    embedded = not settings.database_url
+    if embedded:
+        settings = settings.with_database(_embedded_url(settings))
+    if not settings.secret_key:
+        settings = settings.with_secret(load_or_create_secret(settings.data_dir))
+    return settings, embedded
+
+
+async def _migrate(url: str) -> None:
+    from db import migrate
+    from db.session import create_engine
+
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(url: str, users: int, contents: int, seed: int, *, only_if_empty: bool) -> None:
+    from db.seed import SeedPlan, is_empty, seed_database
+    from gateway.progress import ProgressBar
+
+    if only_if_empty and not await is_empty(url):
+        return
+    report = await seed_database(
+        url, SeedPlan(users=users, contents=contents, seed=seed), progress=ProgressBar()
+    )
+    print(
+        f"seeded {report.users:,} users, {report.contents:,} contents, {report.tags:,} tags, "
+        f"{report.follows:,} follows, {report.reactions:,} reactions",
+        file=sys.stderr,
+    )
+    if report.demo_logins:
+        print("demo logins (handle / password):", file=sys.stderr)
+        for login in report.demo_logins:
+            print(f"  {login.handle} / {login.password}", file=sys.stderr)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings, embedded = _resolve(Settings())
+    if embedded:
+        # The embedded database is ours to keep current; a shared server is migrated on
+        # purpose with `gateway migrate`.
+        asyncio.run(_migrate(settings.database_url or ""))
+        if settings.seed_demo:
+            asyncio.run(_seed(settings.database_url or "", seed=42, only_if_empty=True, **DEMO_PLAN))
+    host = args.host or settings.host
+    port = args.port or settings.port
+    # Workers and the reloader build the app from the environment in their own process.
+    os.environ["DATABASE_URL"] = settings.database_url or ""
+    os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key or ""
+    print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
+    uvicorn.run(
+        "gateway.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        reload=args.reload,
+        reload_dirs=[str(Path(__file__).resolve().parent.parent)] if args.reload else None,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+def migrate_command(args: argparse.Namespace) -> None:
+    settings, _ = _resolve(Settings())
+    asyncio.run(_migrate(settings.database_url or ""))
+    print("database migrated to the newest revision", file=sys.stderr)
+
+
+def seed_command(args: argparse.Namespace) -> None:
+    settings, _ = _resolve(Settings())
+    asyncio.run(_migrate(settings.database_url or ""))
+    asyncio.run(
+        _seed(
+            settings.database_url or "",
+            args.users,
+            args.contents,
+            args.seed,
+            only_if_empty=False,
+        )
+    )
+
+
+def schema_command(args: argparse.Namespace) -> None:
+    from schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="serve GraphQL and GraphiQL over HTTP")
+    serve_parser.add_argument("--host", help="default: GATEWAY_HOST or 127.0.0.1")
+    serve_parser.add_argument("--port", type=int, help="default: GATEWAY_PORT or 8000")
+    serve_parser.add_argument("--workers", type=int, default=1)
+    serve_parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve_parser.set_defaults(run=serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        run=migrate_command
+    )
+
+    seed_parser = commands.add_parser("seed", help="add generated demo data (COPY, fast)")
+    seed_parser.add_argument("--users", type=int, default=DEMO_PLAN["users"])
+    seed_parser.add_argument("--contents", type=int, default=DEMO_PLAN["contents"])
+    seed_parser.add_argument("--seed", type=int, default=42, help="same seed, same data")
+    seed_parser.set_defaults(run=seed_command)
+
+    commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=schema_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

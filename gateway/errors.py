@@ -1,0 +1,76 @@
+"""What clients see of errors: contract codes for what they can act on, a generic
+message and a request id for everything else (the detail goes to the log)."""
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from db.errors import DatabaseUnavailable
+from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable
+
+log = logging.getLogger("gateway.errors")
+
+INTERNAL_MESSAGE = "Internal server error. Quote the requestId when reporting it."
+
+
+class ClassifyErrors(MaskErrors):
+    """Gives every error a contract code; masks and logs the unexpected ones."""
+
+    def _request_id(self) -> str | None:
+        context: Any = self.execution_context.context
+        return getattr(context, "request_id", None)
+
+    def _classify(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, GatewayError) or isinstance(error, GatewayError):
+            return error
+        if isinstance(original, DatabaseUnavailable):
+            log.warning("database unavailable (request %s): %s", self._request_id(), original)
+            return _relocate(ServiceUnavailable(), error)
+        if original is None:
+            # Raised by parsing or validation: the document itself is wrong.
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={**(error.extensions or {}), "code": BadUserInput.code},
+            )
+        request_id = self._request_id()
+        log.error("unexpected error (request %s)", request_id, exc_info=original)
+        return GraphQLError(
+            INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._classify(error) for error in errors]
+
+
+def _relocate(replacement: GatewayError, error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        replacement.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=replacement.extensions,
+    )
+
+
+def error_codes(response: Any) -> set[str]:
+    """The codes in a GraphQL-over-HTTP response body (a dict, or a list for batches)."""
+    bodies = response if isinstance(response, list) else [response]
+    return {
+        str((error.get("extensions") or {}).get("code"))
+        for body in bodies
+        if isinstance(body, dict)
+        for error in body.get("errors") or []
+    }

@@ -1,0 +1,38 @@
+"""Liveness and readiness for orchestrators and load balancers."""
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from db import migrate
+from db.errors import DatabaseUnavailable
+from db.session import Database
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is up and serving; says nothing about the database."""
+    return JSONResponse({"status": "ok"})
+
+
+def readyz_endpoint(database: Database) -> Callable[[Request], Awaitable[JSONResponse]]:
+    head = migrate.head_revision()
+
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready when the database answers and carries the newest migration."""
+        try:
+            current = await migrate.current_revision(database.engine)
+        except DatabaseUnavailable as error:
+            log.warning("readiness: database unreachable: %s", error)
+            return JSONResponse(
+                {"status": "unavailable", "reason": "database unreachable"}, status_code=503
+            )
+        if current != head:
+            reason = f"database is at migration {current}, this gateway needs {head}: run `gateway migrate`"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready", "migration": current})
+
+    return readyz

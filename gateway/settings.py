@@ -1,0 +1,62 @@
+"""Settings, read once from the environment (and an optional .env) by the CLI."""
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", frozen=True, extra="ignore")
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    host: str = Field(default="127.0.0.1", validation_alias="GATEWAY_HOST")
+    port: int = Field(default=8000, validation_alias="GATEWAY_PORT")
+    data_dir: Path = Field(default=Path(".gateway"), validation_alias="GATEWAY_DATA_DIR")
+    secret_key: str | None = Field(default=None, validation_alias="GATEWAY_SECRET_KEY")
+    env: Environment = Field(default=Environment.DEVELOPMENT, validation_alias="GATEWAY_ENV")
+    seed_demo: bool = Field(default=True, validation_alias="GATEWAY_SEED_DEMO")
+    max_page_size: int = Field(default=100, validation_alias="GATEWAY_MAX_PAGE_SIZE")
+    db_pool_size: int = Field(default=10, validation_alias="GATEWAY_DB_POOL_SIZE")
+    db_connect_timeout: float = Field(default=5.0, validation_alias="GATEWAY_DB_CONNECT_TIMEOUT")
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _production_needs_real_secret(self) -> Self:
+        if self.production and (self.secret_key or "").strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("GATEWAY_SECRET_KEY must be set to a real secret when GATEWAY_ENV=production")
+        if self.production and len(self.secret_key or "") < 32:
+            raise ValueError("GATEWAY_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    def with_database(self, url: str) -> "Settings":
+        return self.model_copy(update={"database_url": url})
+
+    def with_secret(self, secret: str) -> "Settings":
+        return self.model_copy(update={"secret_key": secret})
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The development secret: generated on first start and kept in the data folder,
+    so tokens and cursors survive restarts without anyone choosing a secret."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret

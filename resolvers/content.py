@@ -1,0 +1,94 @@
+"""Reading content: lookups and lists, always through the viewer's access rules."""
+
+from typing import Any
+
+from db.queries import contents as queries
+from db.queries.contents import ContentKey, ContentOrder, ContentQuery
+from db.tables import Content, Tag
+from resolvers import policy
+from resolvers.context import Context
+from resolvers.cursors import parse_datetime
+from resolvers.errors import BadUserInput
+from resolvers.ids import decode_id_of
+from resolvers.paging import Page, check_first
+from resolvers.tags import affinities
+
+__all__ = ["ContentOrder", "ContentQuery", "get_content", "list_contents", "tags_of"]
+
+MAX_FILTER_TAGS = 20
+
+
+async def get_content(ctx: Context, global_id: str) -> Content | None:
+    pk = decode_id_of(global_id, "Content")
+    return None if pk is None else await ctx.loaders.content_by_id.load(pk)
+
+
+def _decode_position(ctx: Context, after: str, order: ContentOrder) -> ContentKey:
+    values: list[Any] = ctx.cursors.decode(after, f"contents:{order}")
+    if len(values) != 2 or not isinstance(values[1], int):
+        raise BadUserInput("`after` is not a cursor of this list")
+    if order is ContentOrder.POPULAR:
+        if not isinstance(values[0], int):
+            raise BadUserInput("`after` is not a cursor of this list")
+        return (values[0], values[1])
+    return (parse_datetime(values[0]), values[1])
+
+
+def check_query(query: ContentQuery) -> ContentQuery:
+    if query.tag_names is not None and len(query.tag_names) > MAX_FILTER_TAGS:
+        raise BadUserInput(f"`filter.tags` takes at most {MAX_FILTER_TAGS} tags")
+    if query.tag_names is not None:
+        query = ContentQuery(
+            author_id=query.author_id,
+            author_handle=query.author_handle,
+            tag_names=tuple(sorted({t.strip().lower().lstrip("#") for t in query.tag_names})),
+            status=query.status,
+            language=query.language,
+        )
+    return query
+
+
+async def list_contents(
+    ctx: Context, *, query: ContentQuery, order: ContentOrder, first: int, after: str | None
+) -> Page[Content]:
+    """A page of what the viewer may see, keyset-paged so inserts between pages neither
+    repeat nor skip items in the time orders."""
+    limit = check_first(first, ctx.max_page_size)
+    query = check_query(query)
+    position = _decode_position(ctx, after, order) if after is not None else None
+    access = policy.content_filter(ctx.viewer)
+    kind = f"contents:{order}"
+    if limit == 0:
+        rows: list[Content] = []
+        has_next = False
+    else:
+        async with ctx.db.session() as session:
+            rows = await queries.list_contents(
+                session, access=access, query=query, order=order, after=position, limit=limit + 1
+            )
+        has_next = len(rows) > limit
+        rows = rows[:limit]
+
+    async def total_count() -> int:
+        async with ctx.db.session() as session:
+            return await queries.count_contents(session, access=access, query=query)
+
+    for row in rows:
+        ctx.loaders.content_by_id.prime(row.id, row)  # type: ignore[arg-type]
+    return Page(
+        edges=[(ctx.cursors.encode(kind, queries.content_key(row, order)), row) for row in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+        total_count=total_count,
+    )
+
+
+async def tags_of(ctx: Context, content: Content) -> list[Tag]:
+    """The content's tags, the viewer's favourites first, then by name."""
+    assert content.id is not None
+    found = await ctx.loaders.tags_by_content_id.load(content.id)
+    if not ctx.viewer.signed_in or len(found) < 2:
+        return found
+    scores = await affinities(ctx, [tag.id for tag in found if tag.id is not None])
+    ranked = sorted(zip(scores, found, strict=True), key=lambda pair: (-pair[0], pair[1].name))
+    return [tag for _, tag in ranked]

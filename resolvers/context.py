@@ -1,0 +1,37 @@
+"""The one typed context every resolver receives."""
+
+import uuid
+from dataclasses import dataclass, field
+
+from db.session import Database
+from resolvers.cursors import CursorCodec
+from resolvers.loaders import Loaders, create_loaders
+from resolvers.viewer import Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    viewer: Viewer
+    db: Database
+    loaders: Loaders
+    cursors: CursorCodec
+    max_page_size: int = 100
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def create_context(
+    *,
+    db: Database,
+    viewer: Viewer,
+    cursors: CursorCodec,
+    max_page_size: int = 100,
+    request_id: str | None = None,
+) -> Context:
+    return Context(
+        viewer=viewer,
+        db=db,
+        loaders=create_loaders(db, viewer),
+        cursors=cursors,
+        max_page_size=max_page_size,
+        request_id=request_id or uuid.uuid4().hex,
+    )

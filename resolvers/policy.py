@@ -1,0 +1,25 @@
+"""Who may see and do what. Every access rule of the gateway lives here; resolvers ask,
+and db/ turns the content decision into SQL so lists, counts and lookups all agree."""
+
+from db.queries.access import ContentAccess
+from resolvers.viewer import Viewer
+
+
+def content_filter(viewer: Viewer) -> ContentAccess:
+    """PUBLISHED + PUBLIC to anyone, PUBLISHED + MEMBERS to any signed-in viewer,
+    everything to its author, all to an ADMIN."""
+    if viewer.is_admin:
+        return ContentAccess(everything=True)
+    if viewer.id is None:
+        return ContentAccess(visibilities=("PUBLIC",))
+    return ContentAccess(visibilities=("PUBLIC", "MEMBERS"), author_id=viewer.id)
+
+
+def can_see_email(viewer: Viewer, user_id: int) -> bool:
+    """A user's email is theirs and the admins' to see."""
+    return viewer.is_admin or (viewer.id is not None and viewer.id == user_id)
+
+
+def can_see_preferences(viewer: Viewer, user_id: int) -> bool:
+    """Preferences are private even from admins: they describe a person's habits."""
+    return viewer.id is not None and viewer.id == user_id

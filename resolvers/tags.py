@@ -1,0 +1,48 @@
+"""Reading tags, and how much the viewer likes each one."""
+
+from collections.abc import Sequence
+
+from db.queries import tags as queries
+from db.tables import Tag
+from resolvers.context import Context
+from resolvers.ids import decode_id_of
+from resolvers.paging import Page, check_first
+
+KIND = "tags"
+
+
+async def affinities(ctx: Context, tag_ids: Sequence[int]) -> list[float]:
+    """The viewer's affinity to each tag in [-1, 1]: their explicit weight, else 0.
+    Anonymous viewers have no preferences, so 0 without asking the database."""
+    if not ctx.viewer.signed_in:
+        return [0.0] * len(tag_ids)
+    weights = await ctx.loaders.viewer_weight_by_tag_id.load_many(list(tag_ids))
+    return [w if w is not None else 0.0 for w in weights]
+
+
+async def get_tag(ctx: Context, global_id: str) -> Tag | None:
+    pk = decode_id_of(global_id, "Tag")
+    return None if pk is None else await ctx.loaders.tag_by_id.load(pk)
+
+
+async def list_tags(ctx: Context, *, first: int, after: str | None) -> Page[Tag]:
+    """Tags by name."""
+    limit = check_first(first, ctx.max_page_size)
+    after_name: str | None = None
+    if after is not None:
+        (after_name,) = ctx.cursors.decode(after, KIND)
+    rows: list[Tag] = []
+    if limit:
+        async with ctx.db.session() as session:
+            rows = await queries.list_tags(session, after_name=after_name, limit=limit + 1)
+
+    async def total_count() -> int:
+        async with ctx.db.session() as session:
+            return await queries.count_tags(session)
+
+    return Page(
+        edges=[(ctx.cursors.encode(KIND, (row.name,)), row) for row in rows[:limit]],
+        has_next=len(rows) > limit,
+        has_previous=after is not None,
+        total_count=total_count,
+    )

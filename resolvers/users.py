@@ -1,0 +1,46 @@
+"""Reading users: lookups, their content, and the fields only some viewers may see."""
+
+from db.queries import preferences as preference_queries
+from db.queries.preferences import PreferencesView
+from db.tables import Content, User
+from resolvers import policy
+from resolvers.content import ContentOrder, ContentQuery, list_contents
+from resolvers.context import Context
+from resolvers.ids import decode_id_of
+from resolvers.paging import Page
+
+
+async def get_user(ctx: Context, global_id: str) -> User | None:
+    pk = decode_id_of(global_id, "User")
+    return None if pk is None else await ctx.loaders.user_by_id.load(pk)
+
+
+async def get_user_by_handle(ctx: Context, handle: str) -> User | None:
+    return await ctx.loaders.user_by_handle.load(handle.strip().lower().lstrip("@"))
+
+
+async def get_viewer(ctx: Context) -> User | None:
+    if ctx.viewer.id is None:
+        return None
+    return await ctx.loaders.user_by_id.load(ctx.viewer.id)
+
+
+def email_of(ctx: Context, user: User) -> str | None:
+    assert user.id is not None
+    return user.email if policy.can_see_email(ctx.viewer, user.id) else None
+
+
+async def contents_of(ctx: Context, user: User, *, first: int, after: str | None) -> Page[Content]:
+    """What the viewer may see of the user's content, newest first."""
+    query = ContentQuery(author_id=user.id)
+    return await list_contents(ctx, query=query, order=ContentOrder.NEWEST, first=first, after=after)
+
+
+
+async def preferences_of(ctx: Context, user: User) -> PreferencesView | None:
+    """Only the user themself sees their preferences."""
+    assert user.id is not None
+    if not policy.can_see_preferences(ctx.viewer, user.id):
+        return None
+    async with ctx.db.session() as session:
+        return await preference_queries.get_preferences(session, user.id)
