@@ -79,6 +79,9 @@ class BoundDatabase(Database):
         return None
 
 
+_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
 class StatementCounter:
     """Counts the SQL statements an engine runs, to test the shape of a query's cost."""
 
@@ -87,7 +90,10 @@ class StatementCounter:
         self.statements: list[str] = []
 
     def _on_execute(self, *args: Any) -> None:
-        self.statements.append(args[2])
+        statement: str = args[2]
+        # Savepoints come from the test harness's outer transaction, not from the query.
+        if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            self.statements.append(statement)
 
     def __enter__(self) -> "StatementCounter":
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)

@@ -1,0 +1,51 @@
+"""The number of SQL statements depends on a query's shape, never on its page size."""
+
+from db.session import StatementCounter
+from tests.factories import follow, make_content, make_user, react
+
+DEEP = """
+query($first: Int) {
+  contents(first: $first) {
+    totalCount
+    edges { node {
+      id title bodyHtml reactionCount viewerHasReacted
+      author { handle followerCount followingCount viewerFollows
+               contents(first: 2) { edges { node { title } } } }
+      tags { name contentCount viewerAffinity }
+    } }
+  }
+}
+"""
+
+
+async def _statements(engine, gql, first: int) -> int:
+    with StatementCounter(engine) as counter:
+        data = await gql.data(DEEP, {"first": first})
+    assert len(data["contents"]["edges"]) == first
+    return counter.count
+
+
+async def test_statement_count_does_not_grow_with_page_size(db, gql, engine) -> None:
+    authors = [await make_user(db) for _ in range(12)]
+    for i in range(110):
+        author = authors[i % len(authors)]
+        content = await make_content(db, author, tags=(f"tag{i % 7}", f"topic{i % 5}"))
+        if i % 3 == 0:
+            await react(db, authors[(i + 1) % len(authors)], content)
+    await follow(db, authors[0], authors[1])
+
+    flat = "query($first: Int) { contents(first: $first) { edges { node { title author { handle } tags { name } } } } }"
+    with StatementCounter(engine) as small:
+        await gql.data(flat, {"first": 10})
+    with StatementCounter(engine) as large:
+        await gql.data(flat, {"first": 100})
+    assert small.count == large.count == 3, large.statements
+
+    # User.contents per author is one list query per author: a shape the compiled path of
+    # issue #6 will fold in. Without it, the rest of the tree must stay flat.
+    shallow = DEEP.replace("contents(first: 2) { edges { node { title } } }", "")
+    with StatementCounter(engine) as ten:
+        await gql.data(shallow, {"first": 10})
+    with StatementCounter(engine) as hundred:
+        await gql.data(shallow, {"first": 100})
+    assert ten.count == hundred.count, hundred.statements
