@@ -39,9 +39,8 @@ def is_unavailable(error: BaseException) -> bool:
             "CannotConnectNowError",
             "InterfaceError",
         }
-    if isinstance(error, sqlalchemy.exc.TimeoutError):  # pool checkout timed out
-        return True
-    return False
+    # A pool checkout that timed out: every connection is stuck waiting on the server.
+    return isinstance(error, sqlalchemy.exc.TimeoutError)
 
 
 @asynccontextmanager

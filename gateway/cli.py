@@ -75,7 +75,9 @@ def serve(args: argparse.Namespace) -> None:
         # purpose with `gateway migrate`.
         asyncio.run(_migrate(settings.database_url or ""))
         if settings.seed_demo:
-            asyncio.run(_seed(settings.database_url or "", seed=42, only_if_empty=True, **DEMO_PLAN))
+            asyncio.run(
+                _seed(settings.database_url or "", seed=42, only_if_empty=True, **DEMO_PLAN)
+            )
     host = args.host or settings.host
     port = args.port or settings.port
     # Workers and the reloader build the app from the environment in their own process.

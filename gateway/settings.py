@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Self:
         if self.production and (self.secret_key or "").strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("GATEWAY_SECRET_KEY must be set to a real secret when GATEWAY_ENV=production")
+            raise ValueError(
+                "GATEWAY_SECRET_KEY must be set to a real secret when GATEWAY_ENV=production"
+            )
         if self.production and len(self.secret_key or "") < 32:
             raise ValueError("GATEWAY_SECRET_KEY must be at least 32 characters in production")
         return self

@@ -19,7 +19,9 @@ def decode_id(global_id: str, *, argument: str = "id") -> tuple[str, int]:
         type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
         number = int(pk)
     except (binascii.Error, UnicodeError, ValueError):
-        raise BadUserInput(f"`{argument}` is not a valid id: use an id returned by this API") from None
+        raise BadUserInput(
+            f"`{argument}` is not a valid id: use an id returned by this API"
+        ) from None
     if type_name not in NODE_TYPES or number <= 0:
         raise BadUserInput(f"`{argument}` is not a valid id: use an id returned by this API")
     return type_name, number

@@ -33,8 +33,9 @@ def email_of(ctx: Context, user: User) -> str | None:
 async def contents_of(ctx: Context, user: User, *, first: int, after: str | None) -> Page[Content]:
     """What the viewer may see of the user's content, newest first."""
     query = ContentQuery(author_id=user.id)
-    return await list_contents(ctx, query=query, order=ContentOrder.NEWEST, first=first, after=after)
-
+    return await list_contents(
+        ctx, query=query, order=ContentOrder.NEWEST, first=first, after=after
+    )
 
 
 async def preferences_of(ctx: Context, user: User) -> PreferencesView | None:

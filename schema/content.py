@@ -110,7 +110,8 @@ class ContentConnection:
     @strawberry.field
     def edges(self) -> list[ContentEdge]:
         return [
-            ContentEdge(cursor=cursor, node=Content.from_row(row)) for cursor, row in self.page.edges
+            ContentEdge(cursor=cursor, node=Content.from_row(row))
+            for cursor, row in self.page.edges
         ]
 
     @strawberry.field

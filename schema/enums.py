@@ -11,7 +11,9 @@ class Role(Enum):
     ADMIN = "ADMIN"
 
 
-@strawberry.enum(description="Where content is in its life: only PUBLISHED content is listed to others.")
+@strawberry.enum(
+    description="Where content is in its life: only PUBLISHED content is listed to others."
+)
 class ContentStatus(Enum):
     DRAFT = "DRAFT"
     PUBLISHED = "PUBLISHED"

@@ -28,7 +28,9 @@ def _filter_query(filter: ContentFilter | None) -> content.ContentQuery:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Any object by its global id; null when the viewer may not see it.")
+    @strawberry.field(
+        description="Any object by its global id; null when the viewer may not see it."
+    )
     async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> Node | None:
         type_name, _ = decode_id(id)
         if type_name == "Content":
@@ -72,7 +74,7 @@ class Query:
         page = await content.list_contents(
             info.context,
             query=_filter_query(given(filter)),
-            order=content.ContentOrder((order_by or ContentOrder.NEWEST).value),
+            order=content.ContentOrder((order_by or ContentOrder.NEWEST).name),
             first=page_size(first, 20),
             after=given(after),
         )
@@ -85,7 +87,5 @@ class Query:
         first: int | None = 50,
         after: str | None = strawberry.UNSET,
     ) -> TagConnection:
-        page = await tags.list_tags(
-            info.context, first=page_size(first, 50), after=given(after)
-        )
+        page = await tags.list_tags(info.context, first=page_size(first, 50), after=given(after))
         return TagConnection(page=page)

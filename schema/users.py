@@ -48,7 +48,9 @@ class User(Node):
     def role(self) -> Role:
         return Role(self.row.role)
 
-    @strawberry.field(description="The viewer's own, or any to an ADMIN; null for every other viewer.")
+    @strawberry.field(
+        description="The viewer's own, or any to an ADMIN; null for every other viewer."
+    )
     def email(self, info: strawberry.Info[Context]) -> str | None:
         return users.email_of(info.context, self.row)
 

@@ -49,3 +49,23 @@ async def test_outage_is_reported_and_recovered_from(fresh_database_url, tmp_pat
     finally:
         await app.state.database.dispose()
         await proxy.cut()
+
+
+async def test_readyz_says_when_the_database_is_not_migrated(fresh_database_url, tmp_path) -> None:
+    from db import migrate
+    from db.session import create_engine
+
+    engine = create_engine(fresh_database_url)
+    await migrate.downgrade(engine, "base")
+    await engine.dispose()
+    settings = Settings(database_url=fresh_database_url, secret_key=TEST_SECRET, data_dir=tmp_path)
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert "gateway migrate" in ready.json()["reason"]
+    finally:
+        await app.state.database.dispose()

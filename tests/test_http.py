@@ -27,7 +27,9 @@ async def test_post_and_get_run_queries(db, client) -> None:
     query = "{ contents(first: 5) { edges { node { title author { handle } } } } }"
     posted = await client.post("/graphql", json={"query": query})
     got = await client.get("/graphql", params={"query": query})
-    expected = {"data": {"contents": {"edges": [{"node": {"title": "Hello", "author": {"handle": "ada"}}}]}}}
+    expected = {
+        "data": {"contents": {"edges": [{"node": {"title": "Hello", "author": {"handle": "ada"}}}]}}
+    }
     assert posted.status_code == got.status_code == 200
     assert posted.json() == got.json() == expected
 

@@ -15,8 +15,10 @@ async def test_migrations_go_up_from_empty_down_and_up_again(fresh_databases) ->
         await migrate.downgrade(engine, "base")
         async with engine.connect() as conn:
             tables = await conn.scalar(
-                text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-                     " AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'alembic_version'"
+                )
             )
         assert tables == 0, "downgrade to base must leave an empty schema"
         assert await migrate.current_revision(engine) is None

@@ -86,7 +86,9 @@ async def list_contents(
         position = sa.tuple_(sort, col(Content.id))
         bound = sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
         conditions.append(position > bound if ascending else position < bound)
-    ordering = (sort.asc(), col(Content.id).asc()) if ascending else (sort.desc(), col(Content.id).desc())
+    ordering = (
+        (sort.asc(), col(Content.id).asc()) if ascending else (sort.desc(), col(Content.id).desc())
+    )
     statement = (
         select(Content)
         .options(defer(Content.search_vector))  # type: ignore[arg-type]
@@ -97,7 +99,9 @@ async def list_contents(
     return list((await session.exec(statement)).all())
 
 
-async def count_contents(session: AsyncSession, *, access: ContentAccess, query: ContentQuery) -> int:
+async def count_contents(
+    session: AsyncSession, *, access: ContentAccess, query: ContentQuery
+) -> int:
     statement = select(sa.func.count()).select_from(Content).where(*_conditions(access, query))
     return int((await session.exec(statement)).one())
 
