@@ -83,3 +83,13 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
     assert error["extensions"]["requestId"] == response.headers["x-request-id"]
     logged = [r for r in caplog.records if response.headers["x-request-id"] in r.getMessage()]
     assert logged and "hunter2" in str(logged[0].exc_info[1])
+
+
+async def test_the_explorers_default_query_runs_for_anonymous_viewers(db, client) -> None:
+    from gateway.explorer import DEFAULT_QUERY
+
+    author = await make_user(db)
+    await make_content(db, author, tags=("python",))
+    body = (await client.post("/graphql", json={"query": DEFAULT_QUERY})).json()
+    assert "errors" not in body, body
+    assert body["data"]["contents"]["totalCount"] == 1
