@@ -3,12 +3,14 @@
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from db.session import Database, create_engine
+from gateway.auth import Passwords, Tokens
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.graphql_view import GraphQLView
@@ -40,6 +42,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         schema,
         database=database,
         cursors=CursorCodec(secret),
+        passwords=Passwords(),
+        tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
     )

@@ -5,19 +5,28 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 
+from db.errors import DatabaseUnavailable
 from db.session import Database
+from gateway.auth import Passwords, Tokens, viewer_from_header
 from gateway.errors import error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.request_id import request_id_of
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
+from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated
 from resolvers.viewer import Viewer
 
 RETRY_AFTER_SECONDS = 5
+
+
+def _error_response(error: GatewayError, status: int, **headers: str) -> Response:
+    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -27,19 +36,48 @@ class GraphQLView(GraphQL[Context, None]):
         *,
         database: Database,
         cursors: CursorCodec,
+        passwords: Passwords,
+        tokens: Tokens,
         max_page_size: int,
         explorer: bool,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if explorer else None)
         self.database = database
         self.cursors = cursors
+        self.passwords = passwords
+        self.tokens = tokens
         self.max_page_size = max_page_size
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # The viewer is settled before anything executes: a bad token fails the whole
+            # request rather than running it as anonymous.
+            request = Request(scope)
+            try:
+                viewer = await viewer_from_header(
+                    request.headers.get("authorization"), tokens=self.tokens, db=self.database
+                )
+            except Unauthenticated as error:
+                response = _error_response(error, 401, **{"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+            except DatabaseUnavailable:
+                response = _error_response(
+                    ServiceUnavailable(), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)}
+                )
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["viewer"] = viewer
+        await super().__call__(scope, receive, send)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        viewer = request.scope.get("state", {}).get("viewer") or Viewer.anonymous()
         return create_context(
             db=self.database,
-            viewer=Viewer.anonymous(),
+            viewer=viewer,
             cursors=self.cursors,
+            passwords=self.passwords,
+            tokens=self.tokens,
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
         )

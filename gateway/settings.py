@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, validation_alias="GATEWAY_MAX_PAGE_SIZE")
     db_pool_size: int = Field(default=10, validation_alias="GATEWAY_DB_POOL_SIZE")
     db_connect_timeout: float = Field(default=5.0, validation_alias="GATEWAY_DB_CONNECT_TIMEOUT")
+    token_ttl_hours: float = Field(default=168.0, gt=0, validation_alias="GATEWAY_TOKEN_TTL_HOURS")
 
     @property
     def production(self) -> bool:

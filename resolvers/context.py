@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from db.session import Database
+from resolvers.auth import PasswordService, TokenService
 from resolvers.cursors import CursorCodec
 from resolvers.loaders import Loaders, create_loaders
 from resolvers.viewer import Viewer
@@ -15,6 +16,8 @@ class Context:
     db: Database
     loaders: Loaders
     cursors: CursorCodec
+    passwords: PasswordService
+    tokens: TokenService
     max_page_size: int = 100
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -24,6 +27,8 @@ def create_context(
     db: Database,
     viewer: Viewer,
     cursors: CursorCodec,
+    passwords: PasswordService,
+    tokens: TokenService,
     max_page_size: int = 100,
     request_id: str | None = None,
 ) -> Context:
@@ -32,6 +37,8 @@ def create_context(
         db=db,
         loaders=create_loaders(db, viewer),
         cursors=cursors,
+        passwords=passwords,
+        tokens=tokens,
         max_page_size=max_page_size,
         request_id=request_id or uuid.uuid4().hex,
     )

@@ -33,3 +33,13 @@ class ServiceUnavailable(GatewayError):
 
     def __init__(self) -> None:
         super().__init__("The database cannot be reached right now; retry in a few seconds.")
+
+
+class Conflict(GatewayError):
+    code = "CONFLICT"
+
+
+def require_viewer_id(viewer_id: int | None, action: str) -> int:
+    if viewer_id is None:
+        raise Unauthenticated(f"Sign in to {action}: send `Authorization: Bearer <token>`.")
+    return viewer_id

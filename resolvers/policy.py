@@ -2,6 +2,7 @@
 and db/ turns the content decision into SQL so lists, counts and lookups all agree."""
 
 from db.queries.access import ContentAccess
+from db.tables import Content
 from resolvers.viewer import Viewer
 
 
@@ -23,3 +24,26 @@ def can_see_email(viewer: Viewer, user_id: int) -> bool:
 def can_see_preferences(viewer: Viewer, user_id: int) -> bool:
     """Preferences are private even from admins: they describe a person's habits."""
     return viewer.id is not None and viewer.id == user_id
+
+
+def can_edit_content(viewer: Viewer, content: Content) -> bool:
+    """Editing and publishing are the author's alone; admins moderate, they do not write."""
+    return viewer.id is not None and viewer.id == content.author_id
+
+
+def can_publish_content(viewer: Viewer, content: Content) -> bool:
+    return can_edit_content(viewer, content)
+
+
+def can_archive_content(viewer: Viewer, content: Content) -> bool:
+    """The author, or an admin taking content down."""
+    return viewer.is_admin or can_edit_content(viewer, content)
+
+
+def can_delete_content(viewer: Viewer, content: Content) -> bool:
+    return can_archive_content(viewer, content)
+
+
+def can_react_to(viewer: Viewer, content: Content) -> bool:
+    """Reactions are for published content, from signed-in viewers who can see it."""
+    return viewer.signed_in and content.status == "PUBLISHED"

@@ -8,6 +8,7 @@ from resolvers.content import ContentOrder, ContentQuery, list_contents
 from resolvers.context import Context
 from resolvers.ids import decode_id_of
 from resolvers.paging import Page
+from resolvers.viewer import Viewer
 
 
 async def get_user(ctx: Context, global_id: str) -> User | None:
@@ -25,9 +26,9 @@ async def get_viewer(ctx: Context) -> User | None:
     return await ctx.loaders.user_by_id.load(ctx.viewer.id)
 
 
-def email_of(ctx: Context, user: User) -> str | None:
+def email_of(viewer: Viewer, user: User) -> str | None:
     assert user.id is not None
-    return user.email if policy.can_see_email(ctx.viewer, user.id) else None
+    return user.email if policy.can_see_email(viewer, user.id) else None
 
 
 async def contents_of(ctx: Context, user: User, *, first: int, after: str | None) -> Page[Content]:
@@ -38,10 +39,10 @@ async def contents_of(ctx: Context, user: User, *, first: int, after: str | None
     )
 
 
-async def preferences_of(ctx: Context, user: User) -> PreferencesView | None:
+async def preferences_of(ctx: Context, user: User, *, viewer: Viewer) -> PreferencesView | None:
     """Only the user themself sees their preferences."""
     assert user.id is not None
-    if not policy.can_see_preferences(ctx.viewer, user.id):
+    if not policy.can_see_preferences(viewer, user.id):
         return None
     async with ctx.db.session() as session:
         return await preference_queries.get_preferences(session, user.id)

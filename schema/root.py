@@ -2,13 +2,14 @@
 
 import strawberry
 
-from resolvers import content, tags, users
+from resolvers import content, notifications, tags, users
 from resolvers.context import Context
 from resolvers.ids import decode_id
 from schema.arguments import given, page_size
 from schema.content import Content, ContentConnection, ContentFilter
 from schema.enums import ContentOrder
 from schema.node import Node
+from schema.notifications import Notification, NotificationConnection
 from schema.tags import Tag, TagConnection
 from schema.users import User
 
@@ -32,7 +33,7 @@ class Query:
         description="Any object by its global id; null when the viewer may not see it."
     )
     async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> Node | None:
-        type_name, _ = decode_id(id)
+        type_name, pk = decode_id(id)
         if type_name == "Content":
             found = await content.get_content(info.context, id)
             return Content.from_row(found) if found else None
@@ -42,7 +43,8 @@ class Query:
         if type_name == "Tag":
             tag = await tags.get_tag(info.context, id)
             return Tag.from_row(tag) if tag else None
-        return None
+        found_notification = await notifications.get_notification(info.context, pk)
+        return Notification.from_row(found_notification) if found_notification else None
 
     @strawberry.field(description="The signed-in user. Null when anonymous.")
     async def viewer(self, info: strawberry.Info[Context]) -> User | None:
@@ -89,3 +91,19 @@ class Query:
     ) -> TagConnection:
         page = await tags.list_tags(info.context, first=page_size(first, 50), after=given(after))
         return TagConnection(page=page)
+
+    @strawberry.field(description="The viewer's own, newest first; UNAUTHENTICATED when anonymous.")
+    async def notifications(
+        self,
+        info: strawberry.Info[Context],
+        first: int | None = 20,
+        after: str | None = strawberry.UNSET,
+        unread_only: bool | None = False,
+    ) -> NotificationConnection:
+        page = await notifications.list_notifications(
+            info.context,
+            first=page_size(first, 20),
+            after=given(after),
+            unread_only=bool(unread_only),
+        )
+        return NotificationConnection(page=page)

@@ -9,6 +9,7 @@ from db.tables import User as UserRow
 from resolvers import users
 from resolvers.context import Context
 from resolvers.ids import encode_id
+from resolvers.viewer import Viewer
 from schema.arguments import given, page_size
 from schema.enums import Role
 from schema.node import Node
@@ -21,11 +22,21 @@ if TYPE_CHECKING:
 @strawberry.type(description="A person who reads, writes and reacts.")
 class User(Node):
     row: strawberry.Private[UserRow]
+    # Set on the user a token was just issued for (register, login): the response is
+    # theirs, so it shows them what they would see of themselves once signed in.
+    signed_in_as_self: strawberry.Private[bool] = False
 
     @classmethod
-    def from_row(cls, row: UserRow) -> "User":
+    def from_row(cls, row: UserRow, *, signed_in_as_self: bool = False) -> "User":
         assert row.id is not None
-        return cls(id=strawberry.ID(encode_id("User", row.id)), row=row)
+        return cls(
+            id=strawberry.ID(encode_id("User", row.id)), row=row, signed_in_as_self=signed_in_as_self
+        )
+
+    def _viewer(self, info: strawberry.Info[Context]) -> Viewer:
+        if self.signed_in_as_self:
+            return Viewer(id=self.pk, role=self.row.role)
+        return info.context.viewer
 
     @property
     def pk(self) -> int:
@@ -52,7 +63,7 @@ class User(Node):
         description="The viewer's own, or any to an ADMIN; null for every other viewer."
     )
     def email(self, info: strawberry.Info[Context]) -> str | None:
-        return users.email_of(info.context, self.row)
+        return users.email_of(self._viewer(info), self.row)
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -73,7 +84,7 @@ class User(Node):
 
     @strawberry.field(description="The viewer's own only; null for every other viewer.")
     async def preferences(self, info: strawberry.Info[Context]) -> Preferences | None:
-        view = await users.preferences_of(info.context, self.row)
+        view = await users.preferences_of(info.context, self.row, viewer=self._viewer(info))
         return None if view is None else Preferences.from_view(view)
 
     @strawberry.field(description="Only what the viewer may see, newest first.")

@@ -102,13 +102,22 @@ async def db(engine: AsyncEngine) -> AsyncIterator[BoundDatabase]:
 
 # --- executing GraphQL against the schema with a real context ---------------------------
 
+from datetime import timedelta  # noqa: E402
 from typing import Any  # noqa: E402
+
+from argon2 import PasswordHasher  # noqa: E402
+
+from gateway.auth import Passwords, Tokens  # noqa: E402
 
 from resolvers.context import create_context  # noqa: E402
 from resolvers.cursors import CursorCodec  # noqa: E402
 from resolvers.viewer import Viewer  # noqa: E402
 
 TEST_SECRET = "test-secret-not-for-production-0123456789"
+
+
+PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+TOKENS = Tokens(TEST_SECRET, timedelta(hours=1))
 
 
 class GraphQLClient:
@@ -125,7 +134,11 @@ class GraphQLClient:
         self, query: str, variables: dict[str, Any] | None = None, *, viewer: Viewer | None = None
     ) -> Any:
         context = create_context(
-            db=self.db, viewer=viewer or Viewer.anonymous(), cursors=CursorCodec(TEST_SECRET)
+            db=self.db,
+            viewer=viewer or Viewer.anonymous(),
+            cursors=CursorCodec(TEST_SECRET),
+            passwords=PASSWORDS,
+            tokens=TOKENS,
         )
         return await self.schema.execute(query, variable_values=variables, context_value=context)
 

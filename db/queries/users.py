@@ -1,6 +1,7 @@
 """Reads of users and the follow graph, batched by key."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -61,3 +62,25 @@ async def reactions_by_content_id(
     )
     reacted = set((await session.exec(statement)).all())
     return [i in reacted for i in content_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    role: str
+    token_version: int
+
+
+async def get_token_state(session: AsyncSession, user_id: int) -> TokenState | None:
+    """What a token is checked against: None when the user no longer exists."""
+    row = (
+        await session.exec(
+            select(User.role, User.token_version).where(col(User.id) == user_id)
+        )
+    ).first()
+    return None if row is None else TokenState(role=row[0], token_version=row[1])
+
+
+async def get_user_by_login(session: AsyncSession, login: str) -> User | None:
+    """The user whose handle or email is `login` (already normalized to lowercase)."""
+    statement = select(User).where(sa.or_(col(User.handle) == login, col(User.email) == login))
+    return (await session.exec(statement)).first()

@@ -1,0 +1,50 @@
+"""Saving preferences: each list given replaces the stored one; a list left out stays."""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.tables import FollowedTag, MutedAuthor, MutedTag, Preferences
+from db.writes.tags import ensure_tags
+
+
+async def save_preferences(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    followed_tags: Sequence[tuple[str, float]] | None,
+    muted_tags: Sequence[str] | None,
+    muted_author_ids: Sequence[int] | None,
+    languages: Sequence[str] | None,
+) -> None:
+    upsert = insert(Preferences).values(user_id=user_id, languages=list(languages or []))
+    changes: dict[str, object] = {"updated_at": sa.func.now()}
+    if languages is not None:
+        changes["languages"] = upsert.excluded.languages
+    await session.exec(  # type: ignore[call-overload]
+        upsert.on_conflict_do_update(index_elements=["user_id"], set_=changes)
+    )
+    if followed_tags is not None:
+        tags = await ensure_tags(session, [name for name, _ in followed_tags])
+        await session.exec(  # type: ignore[call-overload]
+            sa.delete(FollowedTag).where(col(FollowedTag.user_id) == user_id)
+        )
+        for tag, (_, weight) in zip(tags, followed_tags, strict=True):
+            session.add(FollowedTag(user_id=user_id, tag_id=tag.id, weight=weight))  # type: ignore[arg-type]
+    if muted_tags is not None:
+        tags = await ensure_tags(session, muted_tags)
+        await session.exec(  # type: ignore[call-overload]
+            sa.delete(MutedTag).where(col(MutedTag.user_id) == user_id)
+        )
+        for tag in tags:
+            session.add(MutedTag(user_id=user_id, tag_id=tag.id))  # type: ignore[arg-type]
+    if muted_author_ids is not None:
+        await session.exec(  # type: ignore[call-overload]
+            sa.delete(MutedAuthor).where(col(MutedAuthor.user_id) == user_id)
+        )
+        for author_id in muted_author_ids:
+            session.add(MutedAuthor(user_id=user_id, author_id=author_id))
+    await session.flush()
