@@ -1,7 +1,8 @@
-"""The `gateway` command: serve, migrate, seed, schema."""
+"""The `gateway` command: serve, migrate, seed, schema, create-admin."""
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -117,6 +118,56 @@ def seed_command(args: argparse.Namespace) -> None:
     )
 
 
+async def _create_admin(url: str, handle: str, email: str, password: str) -> str:
+    from db.errors import UniqueViolation
+    from db.session import Database, create_engine
+    from db.writes.accounts import insert_user
+    from gateway.auth import Passwords
+
+    database = Database(create_engine(url))
+    try:
+        password_hash = await Passwords().hash(password)
+        async with database.session() as session:
+            user = await insert_user(
+                session,
+                handle=handle,
+                email=email,
+                password_hash=password_hash,
+                display_name=handle,
+                role="ADMIN",
+            )
+            await session.commit()
+        return user.handle
+    except UniqueViolation as error:
+        taken = "email" if error.constraint and "email" in error.constraint else "handle"
+        raise SystemExit(f"error: that {taken} is already registered") from None
+    finally:
+        await database.dispose()
+
+
+def create_admin_command(args: argparse.Namespace) -> None:
+    from resolvers import validation
+    from resolvers.errors import BadUserInput
+
+    password = os.environ.get("GATEWAY_ADMIN_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise SystemExit("error: set GATEWAY_ADMIN_PASSWORD, or run in a terminal to be asked")
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise SystemExit("error: the passwords differ")
+    try:
+        handle = validation.handle(args.handle)
+        email = validation.email(args.email)
+        validation.password(password, handle=handle)
+    except BadUserInput as error:
+        raise SystemExit(f"error: {error.message}") from None
+    settings, _ = _resolve(Settings())
+    asyncio.run(_migrate(settings.database_url or ""))
+    created = asyncio.run(_create_admin(settings.database_url or "", handle, email, password))
+    print(f"created admin @{created}", file=sys.stderr)
+
+
 def schema_command(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -145,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed_parser.set_defaults(run=seed_command)
 
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=schema_command)
+
+    admin_parser = commands.add_parser(
+        "create-admin",
+        help="create an ADMIN account (password asked, or from GATEWAY_ADMIN_PASSWORD)",
+    )
+    admin_parser.add_argument("--handle", required=True)
+    admin_parser.add_argument("--email", required=True)
+    admin_parser.set_defaults(run=create_admin_command)
     return parser
 
 

@@ -52,6 +52,7 @@ async def create_content(ctx: Context, data: ContentInput) -> Content:
     async with ctx.db.session() as session:
         content = await writes.insert_content(session, author_id=author_id, tags=tags or [], **fields)
         await session.commit()
+    ctx.loaders.clear_all()
     return content
 
 
@@ -76,6 +77,7 @@ async def _change(
             raise Forbidden(f"You may not {action}: it is not yours.")
         await change(session, content)
         await session.commit()
+    ctx.loaders.clear_all()
     return content
 
 

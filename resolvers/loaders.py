@@ -51,6 +51,13 @@ class Loaders:
     viewer_reacted_by_content_id: DataLoader[int, bool]
     viewer_weight_by_tag_id: DataLoader[int, float | None]
 
+    def clear_all(self) -> None:
+        """After a write: later fields of the same operation must not see cached values
+        from before it (mutations run in sequence within one request)."""
+        for name in self.__dataclass_fields__:
+            loader: DataLoader[object, object] = getattr(self, name)
+            loader.clear_all()
+
 
 def create_loaders(db: Database, viewer: Viewer) -> Loaders:
     access = policy.content_filter(viewer)

@@ -75,5 +75,6 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> Preference
             languages=languages,
         )
         await session.commit()
+    ctx.loaders.clear_all()
     async with ctx.db.session() as session:
         return await get_preferences(session, viewer_id)

@@ -31,6 +31,7 @@ async def follow(ctx: Context, handle: str) -> User:
                 session, recipient_id=user.id, kind="NEW_FOLLOWER", actor_id=viewer_id
             )
         await session.commit()
+    ctx.loaders.clear_all()
     return user
 
 
@@ -41,6 +42,7 @@ async def unfollow(ctx: Context, handle: str) -> User:
     async with ctx.db.session() as session:
         await writes.delete_follow(session, follower_id=viewer_id, followee_id=user.id)
         await session.commit()
+    ctx.loaders.clear_all()
     return user
 
 
@@ -74,7 +76,7 @@ async def _reaction(ctx: Context, global_id: str, *, adding: bool) -> Content:
         # The trigger changed reaction_count; read it back.
         await session.refresh(content)
         await session.commit()
-    ctx.loaders.viewer_reacted_by_content_id.clear(content.id).prime(content.id, adding)
+    ctx.loaders.clear_all()
     return content
 
 

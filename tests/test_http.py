@@ -93,3 +93,32 @@ async def test_the_explorers_default_query_runs_for_anonymous_viewers(db, client
     body = (await client.post("/graphql", json={"query": DEFAULT_QUERY})).json()
     assert "errors" not in body, body
     assert body["data"]["contents"]["totalCount"] == 1
+
+
+REGISTER = """mutation { register(input: {handle: "ada", email: "ada@example.com",
+  password: "correct horse battery", displayName: "Ada"}) { token } }"""
+
+
+async def test_a_token_makes_requests_the_viewers_and_logout_ends_it(client) -> None:
+    token = (await client.post("/graphql", json={"query": REGISTER})).json()["data"]["register"]["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    me = await client.post("/graphql", json={"query": "{ viewer { handle email } }"}, headers=auth)
+    assert me.json() == {"data": {"viewer": {"handle": "ada", "email": "ada@example.com"}}}
+    assert (await client.post("/graphql", json={"query": "mutation { logout }"}, headers=auth)).json() == {
+        "data": {"logout": True}
+    }
+    revoked = await client.post("/graphql", json={"query": "{ viewer { handle } }"}, headers=auth)
+    assert revoked.status_code == 401
+    assert revoked.headers["www-authenticate"] == "Bearer"
+    (error,) = revoked.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED" and "revoked" in error["message"]
+
+
+async def test_a_bad_token_is_never_treated_as_anonymous(client) -> None:
+    for header in ("Bearer garbage", "Basic dXNlcjpwYXNz", "Bearer "):
+        response = await client.post(
+            "/graphql", json={"query": "{ contents { totalCount } }"}, headers={"Authorization": header}
+        )
+        assert response.status_code == 401, header
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "data" not in response.json()
