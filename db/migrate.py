@@ -54,4 +54,5 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     async with translate_errors(), engine.connect() as conn:
         if await conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
             return None
-        return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        return None if version is None else str(version)

@@ -53,7 +53,9 @@ class Tokens:
         self._key = hashlib.sha256(b"token:" + secret.encode()).hexdigest()
         self.ttl = ttl
 
-    def issue(self, user_id: int, token_version: int, *, now: datetime | None = None) -> IssuedToken:
+    def issue(
+        self, user_id: int, token_version: int, *, now: datetime | None = None
+    ) -> IssuedToken:
         issued = now or datetime.now(UTC)
         expires = issued + self.ttl
         claims = {

@@ -4,13 +4,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from db.tables import Content
 from db.writes import contents as writes
 from resolvers import policy, validation
 from resolvers.context import Context
 from resolvers.errors import Forbidden, NotFound, require_viewer_id
 from resolvers.ids import decode_id_of
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 NOT_FOUND = "No content with this id."
 
@@ -30,7 +31,9 @@ class ContentInput:
 def _fields(data: ContentInput, *, creating: bool) -> tuple[dict[str, Any], list[str] | None]:
     fields: dict[str, Any] = {}
     if data.title is not None or creating:
-        fields["title"] = validation.text(data.title or "", field="title", maximum=validation.MAX_TITLE)
+        fields["title"] = validation.text(
+            data.title or "", field="title", maximum=validation.MAX_TITLE
+        )
     if data.body is not None or creating:
         fields["body"] = validation.text(data.body or "", field="body", maximum=validation.MAX_BODY)
     if data.summary is not None:
@@ -50,7 +53,9 @@ async def create_content(ctx: Context, data: ContentInput) -> Content:
     author_id = require_viewer_id(ctx.viewer.id, "write content")
     fields, tags = _fields(data, creating=True)
     async with ctx.db.session() as session:
-        content = await writes.insert_content(session, author_id=author_id, tags=tags or [], **fields)
+        content = await writes.insert_content(
+            session, author_id=author_id, tags=tags or [], **fields
+        )
         await session.commit()
     ctx.loaders.clear_all()
     return content
@@ -70,7 +75,9 @@ async def _change(
     pk = decode_id_of(global_id, "Content")
     access = policy.content_filter(ctx.viewer)
     async with ctx.db.session() as session:
-        content = None if pk is None else await writes.get_content_for_update(session, pk, access=access)
+        content = (
+            None if pk is None else await writes.get_content_for_update(session, pk, access=access)
+        )
         if content is None:
             raise NotFound(NOT_FOUND)
         if not allowed(ctx.viewer, content):

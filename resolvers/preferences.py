@@ -36,7 +36,9 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> Preference
             for name, (_, weight) in zip(names, data.followed_tags, strict=True)
         ]
     muted_tags = (
-        validation.tag_names(data.muted_tags, field="mutedTags", maximum=validation.MAX_PREFERENCE_TAGS)
+        validation.tag_names(
+            data.muted_tags, field="mutedTags", maximum=validation.MAX_PREFERENCE_TAGS
+        )
         if data.muted_tags is not None
         else None
     )
@@ -52,7 +54,9 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> Preference
         author_ids = None
         if data.muted_authors is not None:
             handles = list(
-                dict.fromkeys(validation.handle(h, field="mutedAuthors") for h in data.muted_authors)
+                dict.fromkeys(
+                    validation.handle(h, field="mutedAuthors") for h in data.muted_authors
+                )
             )
             if len(handles) > validation.MAX_MUTED_AUTHORS:
                 raise BadUserInput(

@@ -10,10 +10,32 @@ HANDLE = re.compile(r"^[a-z0-9_]{3,30}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 RESERVED_HANDLES = frozenset(
-    """
-    admin administrator anonymous api about account graphql help login logout me moderator
-    null undefined register root settings signin signup staff support system viewer www
-    """.split()
+    [
+        "admin",
+        "administrator",
+        "anonymous",
+        "api",
+        "about",
+        "account",
+        "graphql",
+        "help",
+        "login",
+        "logout",
+        "me",
+        "moderator",
+        "null",
+        "undefined",
+        "register",
+        "root",
+        "settings",
+        "signin",
+        "signup",
+        "staff",
+        "support",
+        "system",
+        "viewer",
+        "www",
+    ]
 )
 MIN_PASSWORD = 10
 # argon2 hashes any length, but hashing megabytes per attempt is a cheap denial of service.
@@ -53,7 +75,9 @@ def password(value: str, *, handle: str) -> str:
             f"`password` must be at least {MIN_PASSWORD} characters", field="password"
         )
     if len(value) > MAX_PASSWORD:
-        raise BadUserInput(f"`password` must be at most {MAX_PASSWORD} characters", field="password")
+        raise BadUserInput(
+            f"`password` must be at most {MAX_PASSWORD} characters", field="password"
+        )
     if value.strip().lower() == handle:
         raise BadUserInput("`password` must not be your handle", field="password")
     return value
@@ -85,7 +109,9 @@ def tag_names(values: list[str], *, field: str = "tags", maximum: int = MAX_TAGS
     """Normalized, without duplicates, in the order given."""
     names = list(dict.fromkeys(tag_name(v, field=field) for v in values))
     if len(names) > maximum:
-        raise BadUserInput(f"`{field}` takes at most {maximum} tags (got {len(names)})", field=field)
+        raise BadUserInput(
+            f"`{field}` takes at most {maximum} tags (got {len(names)})", field=field
+        )
     return names
 
 

@@ -131,4 +131,7 @@ class Mutation:
     async def mark_notifications_read(
         self, info: strawberry.Info[Context], ids: list[strawberry.ID] | None = strawberry.UNSET
     ) -> int:
-        return await notifications.mark_read(info.context, given(ids))
+        chosen = given(ids)
+        return await notifications.mark_read(
+            info.context, None if chosen is None else [str(i) for i in chosen]
+        )

@@ -30,7 +30,9 @@ class User(Node):
     def from_row(cls, row: UserRow, *, signed_in_as_self: bool = False) -> "User":
         assert row.id is not None
         return cls(
-            id=strawberry.ID(encode_id("User", row.id)), row=row, signed_in_as_self=signed_in_as_self
+            id=strawberry.ID(encode_id("User", row.id)),
+            row=row,
+            signed_in_as_self=signed_in_as_self,
         )
 
     def _viewer(self, info: strawberry.Info[Context]) -> Viewer:

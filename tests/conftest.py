@@ -7,17 +7,25 @@ every fresh database a test asks for are copies of it.
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
 from db.embedded import EmbeddedPostgres, drop_database, ensure_database
 from db.session import BoundDatabase, create_engine
+from gateway.auth import Passwords, Tokens
+from resolvers.context import create_context
+from resolvers.cursors import CursorCodec
+from resolvers.viewer import Viewer
 
 TEMPLATE = f"gateway_test_template_{os.getpid()}"
+TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
 def _with_database(url: str, name: str) -> str:
@@ -100,22 +108,7 @@ async def db(engine: AsyncEngine) -> AsyncIterator[BoundDatabase]:
         await transaction.rollback()
 
 
-# --- executing GraphQL against the schema with a real context ---------------------------
-
-from datetime import timedelta  # noqa: E402
-from typing import Any  # noqa: E402
-
-from argon2 import PasswordHasher  # noqa: E402
-
-from gateway.auth import Passwords, Tokens  # noqa: E402
-
-from resolvers.context import create_context  # noqa: E402
-from resolvers.cursors import CursorCodec  # noqa: E402
-from resolvers.viewer import Viewer  # noqa: E402
-
-TEST_SECRET = "test-secret-not-for-production-0123456789"
-
-
+# Cheap parameters: tests hash many passwords; the production ones are argon2's defaults.
 PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 TOKENS = Tokens(TEST_SECRET, timedelta(hours=1))
 

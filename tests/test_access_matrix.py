@@ -29,7 +29,9 @@ async def world(db):
     member = await make_user(db, handle="member")
     admin = await make_user(db, handle="boss", role="ADMIN")
     contents = {
-        (s, v): await make_content(db, author, title=f"{s}/{v}", status=s, visibility=v, tags=("t",))
+        (s, v): await make_content(
+            db, author, title=f"{s}/{v}", status=s, visibility=v, tags=("t",)
+        )
         for s, v in CELLS
     }
     viewers = {
@@ -118,7 +120,9 @@ async def test_writes(gql, world, db, who, action, document) -> None:
         if outcome == "NOT_FOUND":
             assert result.errors[0].message == "No content with this id."
     if action == "delete" and who in ("author", "admin"):
-        remaining = await gql.data("{ contents(first: 100) { totalCount } }", viewer=viewers["admin"])
+        remaining = await gql.data(
+            "{ contents(first: 100) { totalCount } }", viewer=viewers["admin"]
+        )
         assert remaining["contents"]["totalCount"] == 0
 
 

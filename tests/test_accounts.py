@@ -60,7 +60,9 @@ async def test_register_creates_a_member_and_signs_them_in(gql, db) -> None:
         ({"displayName": "x" * 81}, "displayName", "at most 80"),
     ],
 )
-async def test_register_rejects_bad_input_naming_the_field(gql, db, overrides, field, words) -> None:
+async def test_register_rejects_bad_input_naming_the_field(
+    gql, db, overrides, field, words
+) -> None:
     result = await gql.execute(REGISTER, {"input": _input(**overrides)})
     (error,) = result.errors
     assert error.extensions["code"] == "BAD_USER_INPUT"
@@ -104,7 +106,9 @@ async def test_two_concurrent_registrations_of_one_handle_give_one_conflict(
 async def test_login_by_handle_or_email(gql) -> None:
     await gql.data(REGISTER, {"input": _input()})
     for login in ("ada", "ADA@example.com", "@ada"):
-        data = await gql.data(LOGIN, {"input": {"login": login, "password": "correct horse battery"}})
+        data = await gql.data(
+            LOGIN, {"input": {"login": login, "password": "correct horse battery"}}
+        )
         assert data["login"]["viewer"]["handle"] == "ada"
 
 

@@ -15,20 +15,32 @@ from db.tables import User
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(database_url: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    database_url: str, *args: str, password: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "GATEWAY_"))}
     env["DATABASE_URL"] = database_url
     if password is not None:
         env["GATEWAY_ADMIN_PASSWORD"] = password
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
 
 
 async def test_create_admin_makes_an_admin_who_can_sign_in(fresh_database_url) -> None:
     result = _run(
-        fresh_database_url, "create-admin", "--handle", "Root_Admin", "--email", "ops@example.com",
+        fresh_database_url,
+        "create-admin",
+        "--handle",
+        "Root_Admin",
+        "--email",
+        "ops@example.com",
         password="a long admin password",
     )
     assert result.returncode == 0, result.stderr
@@ -43,7 +55,12 @@ async def test_create_admin_makes_an_admin_who_can_sign_in(fresh_database_url) -
     assert PasswordHasher().verify(user.password_hash, "a long admin password")
 
     again = _run(
-        fresh_database_url, "create-admin", "--handle", "root_admin", "--email", "x@example.com",
+        fresh_database_url,
+        "create-admin",
+        "--handle",
+        "root_admin",
+        "--email",
+        "x@example.com",
         password="a long admin password",
     )
     assert again.returncode != 0 and "already registered" in again.stderr

@@ -74,7 +74,9 @@ async def test_contract_defaults_apply(gql, writer) -> None:
 )
 async def test_create_rejects_bad_input(gql, writer, overrides, field, words) -> None:
     _, viewer = writer
-    result = await gql.execute(CREATE, {"input": {"title": "t", "body": "b"} | overrides}, viewer=viewer)
+    result = await gql.execute(
+        CREATE, {"input": {"title": "t", "body": "b"} | overrides}, viewer=viewer
+    )
     (error,) = result.errors
     assert error.extensions["code"] == "BAD_USER_INPUT"
     assert f"`{field}`" in error.message and words in error.message, error.message

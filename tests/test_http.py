@@ -100,13 +100,15 @@ REGISTER = """mutation { register(input: {handle: "ada", email: "ada@example.com
 
 
 async def test_a_token_makes_requests_the_viewers_and_logout_ends_it(client) -> None:
-    token = (await client.post("/graphql", json={"query": REGISTER})).json()["data"]["register"]["token"]
+    token = (await client.post("/graphql", json={"query": REGISTER})).json()["data"]["register"][
+        "token"
+    ]
     auth = {"Authorization": f"Bearer {token}"}
     me = await client.post("/graphql", json={"query": "{ viewer { handle email } }"}, headers=auth)
     assert me.json() == {"data": {"viewer": {"handle": "ada", "email": "ada@example.com"}}}
-    assert (await client.post("/graphql", json={"query": "mutation { logout }"}, headers=auth)).json() == {
-        "data": {"logout": True}
-    }
+    assert (
+        await client.post("/graphql", json={"query": "mutation { logout }"}, headers=auth)
+    ).json() == {"data": {"logout": True}}
     revoked = await client.post("/graphql", json={"query": "{ viewer { handle } }"}, headers=auth)
     assert revoked.status_code == 401
     assert revoked.headers["www-authenticate"] == "Bearer"
@@ -117,7 +119,9 @@ async def test_a_token_makes_requests_the_viewers_and_logout_ends_it(client) -> 
 async def test_a_bad_token_is_never_treated_as_anonymous(client) -> None:
     for header in ("Bearer garbage", "Basic dXNlcjpwYXNz", "Bearer "):
         response = await client.post(
-            "/graphql", json={"query": "{ contents { totalCount } }"}, headers={"Authorization": header}
+            "/graphql",
+            json={"query": "{ contents { totalCount } }"},
+            headers={"Authorization": header},
         )
         assert response.status_code == 401, header
         assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

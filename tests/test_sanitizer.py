@@ -29,7 +29,7 @@ PAYLOADS = [
     '<body onload="alert(1)">',
     '<input autofocus onfocus="alert(1)">',
     '<details open ontoggle="alert(1)">',
-    '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     '<object data="javascript:alert(1)"></object>',
     '<embed src="javascript:alert(1)">',
     '<form action="javascript:alert(1)"><button>x</button></form>',
@@ -52,7 +52,9 @@ SAFE_SCHEMES = {"http", "https", "mailto"}
 def scheme_of(url: str) -> str | None:
     """The scheme a browser would read (WHATWG URL parsing: tabs and newlines anywhere are
     dropped, leading and trailing controls and spaces trimmed); None for relative URLs."""
-    cleaned = re.sub(r"[\t\n\r]", "", url).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+    cleaned = re.sub(r"[\t\n\r]", "", url).strip(
+        "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "
+    )
     match = SCHEME.match(cleaned)
     return match.group(1).lower() if match else None
 
@@ -86,7 +88,9 @@ def test_known_xss_payloads_do_not_survive(payload: str) -> None:
 
 
 def test_markdown_still_renders_and_links_get_rel() -> None:
-    html = render_markdown("# Title\n\nSome **bold** and [a link](https://example.com).\n\n```py\nx = 1\n```")
+    html = render_markdown(
+        "# Title\n\nSome **bold** and [a link](https://example.com).\n\n```py\nx = 1\n```"
+    )
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
     assert '<a href="https://example.com" rel="nofollow noopener noreferrer">a link</a>' in html
     assert "<pre><code" in html and "x = 1" in html

@@ -58,7 +58,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], data_dir: Path, deadline: float) -> None:
+def _wait_ready(
+    url: str, process: subprocess.Popen[bytes], data_dir: Path, deadline: float
+) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"gateway exited with {process.returncode}:\n{_output(data_dir, 'serve')}")
@@ -89,7 +91,9 @@ def test_serve_from_an_empty_folder_serves_demo_data_and_shares_its_database(tmp
         _wait_ready(url, server, tmp_path, time.monotonic() + 180)
         body = httpx.post(
             f"{url}/graphql",
-            json={"query": "{ contents(first: 5) { totalCount edges { node { title author { handle } } } } }"},
+            json={
+                "query": "{ contents(first: 5) { totalCount edges { node { title author { handle } } } } }"
+            },
             timeout=10,
         ).json()
         assert "errors" not in body, body

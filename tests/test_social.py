@@ -38,10 +38,14 @@ async def test_follow_and_unfollow(gql, people) -> None:
 
 async def test_following_yourself_or_nobody_is_refused(gql, people) -> None:
     ada, _ = people
-    self_follow = await gql.execute('mutation { follow(handle: "ada") { id } }', viewer=Viewer.member(ada.id))
+    self_follow = await gql.execute(
+        'mutation { follow(handle: "ada") { id } }', viewer=Viewer.member(ada.id)
+    )
     assert self_follow.errors[0].extensions["code"] == "BAD_USER_INPUT"
     assert "yourself" in self_follow.errors[0].message
-    nobody = await gql.execute('mutation { follow(handle: "nobody") { id } }', viewer=Viewer.member(ada.id))
+    nobody = await gql.execute(
+        'mutation { follow(handle: "nobody") { id } }', viewer=Viewer.member(ada.id)
+    )
     assert nobody.errors[0].extensions["code"] == "NOT_FOUND"
 
 
@@ -70,11 +74,17 @@ async def test_reactions_need_published_visible_content(gql, db, people) -> None
     draft = await make_content(db, ada, status="DRAFT")
     private = await make_content(db, ada, visibility="PRIVATE")
     react = "mutation($id: ID!) { react(contentId: $id) { id } }"
-    hidden = await gql.execute(react, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(bob.id))
+    hidden = await gql.execute(
+        react, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(bob.id)
+    )
     assert hidden.errors[0].extensions["code"] == "NOT_FOUND"
-    hidden = await gql.execute(react, {"id": encode_id("Content", private.id)}, viewer=Viewer.member(bob.id))
+    hidden = await gql.execute(
+        react, {"id": encode_id("Content", private.id)}, viewer=Viewer.member(bob.id)
+    )
     assert hidden.errors[0].extensions["code"] == "NOT_FOUND"
-    own_draft = await gql.execute(react, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(ada.id))
+    own_draft = await gql.execute(
+        react, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(ada.id)
+    )
     assert own_draft.errors[0].extensions["code"] == "FORBIDDEN"
 
 
@@ -98,7 +108,9 @@ async def test_notifications_page_and_mark_read(gql, db, people) -> None:
     assert rest["notifications"]["pageInfo"]["hasNextPage"] is False
 
     marked = await gql.data(
-        "mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }", {"ids": ids[:2]}, viewer=as_ada
+        "mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }",
+        {"ids": ids[:2]},
+        viewer=as_ada,
     )
     assert marked == {"markNotificationsRead": 2}
     unread = await gql.data(INBOX, {"unread": True}, viewer=as_ada)
@@ -106,7 +118,9 @@ async def test_notifications_page_and_mark_read(gql, db, people) -> None:
     assert (await gql.data("mutation { markNotificationsRead }", viewer=as_ada)) == {
         "markNotificationsRead": 3
     }
-    assert (await gql.data(INBOX, {"unread": True}, viewer=as_ada))["notifications"]["totalCount"] == 0
+    assert (await gql.data(INBOX, {"unread": True}, viewer=as_ada))["notifications"][
+        "totalCount"
+    ] == 0
 
 
 async def test_notifications_are_their_recipients_alone(gql, db, people) -> None:
@@ -116,10 +130,16 @@ async def test_notifications_are_their_recipients_alone(gql, db, people) -> None
     (edge,) = ada_inbox["notifications"]["edges"]
     nid = edge["node"]["id"]
     as_bob = Viewer.member(bob.id)
-    assert (await gql.data("query($id: ID!) { node(id: $id) { id } }", {"id": nid}, viewer=as_bob)) == {"node": None}
-    stolen = await gql.data("mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }", {"ids": [nid]}, viewer=as_bob)
+    assert (
+        await gql.data("query($id: ID!) { node(id: $id) { id } }", {"id": nid}, viewer=as_bob)
+    ) == {"node": None}
+    stolen = await gql.data(
+        "mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }", {"ids": [nid]}, viewer=as_bob
+    )
     assert stolen == {"markNotificationsRead": 0}
-    own = await gql.data("query($id: ID!) { node(id: $id) { id } }", {"id": nid}, viewer=Viewer.member(ada.id))
+    own = await gql.data(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": nid}, viewer=Viewer.member(ada.id)
+    )
     assert own == {"node": {"id": nid}}
     wrong_type = await gql.execute(
         "mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }",
@@ -166,11 +186,13 @@ async def test_preferences_replace_given_lists_and_keep_the_rest(gql, people) ->
     assert second["updatePreferences"]["languages"] == []
     assert second["updatePreferences"]["mutedTags"] == [{"name": "crypto"}], "left out: kept"
     read_back = await gql.data(
-        '{ viewer { preferences { mutedAuthors { handle } } } tags { edges { node { name viewerAffinity } } } }',
+        "{ viewer { preferences { mutedAuthors { handle } } } tags { edges { node { name viewerAffinity } } } }",
         viewer=as_ada,
     )
     assert read_back["viewer"]["preferences"]["mutedAuthors"] == [{"handle": "bob"}]
-    affinities = {e["node"]["name"]: e["node"]["viewerAffinity"] for e in read_back["tags"]["edges"]}
+    affinities = {
+        e["node"]["name"]: e["node"]["viewerAffinity"] for e in read_back["tags"]["edges"]
+    }
     assert affinities == {"python": 0.8, "java": -0.5, "crypto": 0.0}
 
 
@@ -178,8 +200,16 @@ async def test_preferences_replace_given_lists_and_keep_the_rest(gql, people) ->
     ("payload", "field", "words"),
     [
         ({"followedTags": [{"tag": "a", "weight": 1.5}]}, "followedTags", "between -1 and 1"),
-        ({"followedTags": [{"tag": "a", "weight": 0.1}, {"tag": "A", "weight": 0.2}]}, "followedTags", "twice"),
-        ({"followedTags": [{"tag": "a", "weight": 0.1}], "mutedTags": ["a"]}, "mutedTags", "not both"),
+        (
+            {"followedTags": [{"tag": "a", "weight": 0.1}, {"tag": "A", "weight": 0.2}]},
+            "followedTags",
+            "twice",
+        ),
+        (
+            {"followedTags": [{"tag": "a", "weight": 0.1}], "mutedTags": ["a"]},
+            "mutedTags",
+            "not both",
+        ),
         ({"mutedAuthors": ["nobody_here"]}, "mutedAuthors", "no user"),
         ({"mutedAuthors": ["ada"]}, "mutedAuthors", "yourself"),
         ({"languages": ["klingon"]}, "languages", "ISO 639-1"),
@@ -193,7 +223,9 @@ async def test_preferences_validation(gql, people, payload, field, words) -> Non
     (error,) = result.errors
     assert error.extensions["code"] == "BAD_USER_INPUT"
     assert f"`{field}`" in error.message and words in error.message, error.message
-    stored = await gql.data("{ viewer { preferences { followedTags { weight } languages } } }", viewer=as_ada)
+    stored = await gql.data(
+        "{ viewer { preferences { followedTags { weight } languages } } }", viewer=as_ada
+    )
     assert stored["viewer"]["preferences"] == {"followedTags": [], "languages": []}
 
 

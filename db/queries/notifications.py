@@ -17,7 +17,12 @@ def _conditions(recipient_id: int, unread_only: bool) -> list[sa.ColumnElement[b
 
 
 async def list_notifications(
-    session: AsyncSession, recipient_id: int, *, unread_only: bool, before_id: int | None, limit: int
+    session: AsyncSession,
+    recipient_id: int,
+    *,
+    unread_only: bool,
+    before_id: int | None,
+    limit: int,
 ) -> list[Notification]:
     conditions = _conditions(recipient_id, unread_only)
     if before_id is not None:
@@ -28,7 +33,9 @@ async def list_notifications(
     return list((await session.exec(statement)).all())
 
 
-async def count_notifications(session: AsyncSession, recipient_id: int, *, unread_only: bool) -> int:
+async def count_notifications(
+    session: AsyncSession, recipient_id: int, *, unread_only: bool
+) -> int:
     statement = (
         select(sa.func.count())
         .select_from(Notification)
@@ -53,7 +60,7 @@ async def mark_read(session: AsyncSession, recipient_id: int, ids: Sequence[int]
     conditions = _conditions(recipient_id, unread_only=True)
     if ids is not None:
         conditions.append(col(Notification.id).in_(ids))
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.update(Notification).where(*conditions).values(read_at=sa.func.now())
     )
     return int(result.rowcount or 0)

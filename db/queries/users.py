@@ -73,9 +73,7 @@ class TokenState:
 async def get_token_state(session: AsyncSession, user_id: int) -> TokenState | None:
     """What a token is checked against: None when the user no longer exists."""
     row = (
-        await session.exec(
-            select(User.role, User.token_version).where(col(User.id) == user_id)
-        )
+        await session.exec(select(User.role, User.token_version).where(col(User.id) == user_id))
     ).first()
     return None if row is None else TokenState(role=row[0], token_version=row[1])
 

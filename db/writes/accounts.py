@@ -32,14 +32,14 @@ async def insert_user(
 
 
 async def set_password_hash(session: AsyncSession, user_id: int, password_hash: str) -> None:
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         sa.update(User).where(col(User.id) == user_id).values(password_hash=password_hash)
     )
 
 
 async def bump_token_version(session: AsyncSession, user_id: int) -> None:
     """Revokes every token issued to the user so far."""
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         sa.update(User)
         .where(col(User.id) == user_id)
         .values(token_version=User.token_version + 1, updated_at=sa.func.now())

@@ -29,9 +29,7 @@ async def get_content_for_update(
 
 async def set_tags(session: AsyncSession, content_id: int, names: Sequence[str]) -> None:
     tags = await ensure_tags(session, names)
-    await session.exec(  # type: ignore[call-overload]
-        sa.delete(ContentTag).where(col(ContentTag.content_id) == content_id)
-    )
+    await session.exec(sa.delete(ContentTag).where(col(ContentTag.content_id) == content_id))
     for tag in tags:
         session.add(ContentTag(content_id=content_id, tag_id=tag.id))  # type: ignore[arg-type]
     await session.flush()
@@ -98,7 +96,7 @@ async def notify_followers_of_content(session: AsyncSession, content: Content) -
         sa.literal(content.author_id),
         sa.literal(content.id),
     ).where(col(Follow.followee_id) == content.author_id)
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.insert(Notification).from_select(
             ["recipient_id", "kind", "actor_id", "content_id"], followers
         )

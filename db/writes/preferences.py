@@ -24,27 +24,19 @@ async def save_preferences(
     changes: dict[str, object] = {"updated_at": sa.func.now()}
     if languages is not None:
         changes["languages"] = upsert.excluded.languages
-    await session.exec(  # type: ignore[call-overload]
-        upsert.on_conflict_do_update(index_elements=["user_id"], set_=changes)
-    )
+    await session.exec(upsert.on_conflict_do_update(index_elements=["user_id"], set_=changes))
     if followed_tags is not None:
         tags = await ensure_tags(session, [name for name, _ in followed_tags])
-        await session.exec(  # type: ignore[call-overload]
-            sa.delete(FollowedTag).where(col(FollowedTag.user_id) == user_id)
-        )
+        await session.exec(sa.delete(FollowedTag).where(col(FollowedTag.user_id) == user_id))
         for tag, (_, weight) in zip(tags, followed_tags, strict=True):
             session.add(FollowedTag(user_id=user_id, tag_id=tag.id, weight=weight))  # type: ignore[arg-type]
     if muted_tags is not None:
         tags = await ensure_tags(session, muted_tags)
-        await session.exec(  # type: ignore[call-overload]
-            sa.delete(MutedTag).where(col(MutedTag.user_id) == user_id)
-        )
+        await session.exec(sa.delete(MutedTag).where(col(MutedTag.user_id) == user_id))
         for tag in tags:
             session.add(MutedTag(user_id=user_id, tag_id=tag.id))  # type: ignore[arg-type]
     if muted_author_ids is not None:
-        await session.exec(  # type: ignore[call-overload]
-            sa.delete(MutedAuthor).where(col(MutedAuthor.user_id) == user_id)
-        )
+        await session.exec(sa.delete(MutedAuthor).where(col(MutedAuthor.user_id) == user_id))
         for author_id in muted_author_ids:
             session.add(MutedAuthor(user_id=user_id, author_id=author_id))
     await session.flush()

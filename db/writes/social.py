@@ -10,7 +10,7 @@ from db.tables import Follow, Notification, Reaction
 
 async def insert_follow(session: AsyncSession, *, follower_id: int, followee_id: int) -> bool:
     """True when this created the follow; False when it already existed."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         insert(Follow)
         .values(follower_id=follower_id, followee_id=followee_id)
         .on_conflict_do_nothing()
@@ -19,7 +19,7 @@ async def insert_follow(session: AsyncSession, *, follower_id: int, followee_id:
 
 
 async def delete_follow(session: AsyncSession, *, follower_id: int, followee_id: int) -> bool:
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.delete(Follow).where(
             col(Follow.follower_id) == follower_id, col(Follow.followee_id) == followee_id
         )
@@ -28,14 +28,14 @@ async def delete_follow(session: AsyncSession, *, follower_id: int, followee_id:
 
 
 async def insert_reaction(session: AsyncSession, *, user_id: int, content_id: int) -> bool:
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         insert(Reaction).values(user_id=user_id, content_id=content_id).on_conflict_do_nothing()
     )
     return bool(result.rowcount)
 
 
 async def delete_reaction(session: AsyncSession, *, user_id: int, content_id: int) -> bool:
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.delete(Reaction).where(
             col(Reaction.user_id) == user_id, col(Reaction.content_id) == content_id
         )

@@ -14,8 +14,10 @@ async def ensure_tags(session: AsyncSession, names: Sequence[str]) -> list[Tag]:
     if not names:
         return []
     # DO NOTHING, not a read-then-insert: two writers naming a new tag at once both win.
-    await session.exec(  # type: ignore[call-overload]
-        insert(Tag).values([{"name": n} for n in names]).on_conflict_do_nothing(index_elements=["name"])
+    await session.exec(
+        insert(Tag)
+        .values([{"name": n} for n in names])
+        .on_conflict_do_nothing(index_elements=["name"])
     )
     rows = (await session.exec(select(Tag).where(col(Tag.name).in_(names)))).all()
     by_name = {tag.name: tag for tag in rows}
