@@ -1,9 +1,10 @@
 """The data model. The first migration creates exactly this; a test compares them."""
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 ROLES = ("MEMBER", "ADMIN")
@@ -179,7 +180,11 @@ class Follow(SQLModel, table=True):
 
 class Reaction(SQLModel, table=True):
     __tablename__ = "reactions"
-    __table_args__ = (sa.Index("reactions_content_idx", "content_id", "user_id"),)
+    __table_args__ = (
+        sa.Index("reactions_content_idx", "content_id", "user_id"),
+        # A viewer's recent reactions: what their habits are learned from.
+        sa.Index("reactions_user_recent_idx", "user_id", sa.text("created_at DESC")),
+    )
 
     user_id: int = Field(
         sa_column=sa.Column(
@@ -305,3 +310,24 @@ class Notification(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class FeedSnapshot(SQLModel, table=True):
+    """A ranked list frozen when a viewer starts walking their feed or a search, so later
+    pages neither repeat nor skip items whatever changes meanwhile. A cache: UNLOGGED,
+    and rows older than the walk lifetime are deleted as new ones arrive."""
+
+    __tablename__ = "feed_snapshots"
+    __table_args__ = (
+        sa.Index("feed_snapshots_created_idx", "created_at"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    viewer_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    )
+    # [[content id, score, [reason, ...]], ...] in rank order.
+    items: list[Any] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now())

@@ -44,6 +44,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         cursors=CursorCodec(secret),
         passwords=Passwords(),
         tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
+        ranking=settings.ranking(),
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
     )

@@ -19,6 +19,7 @@ from gateway.request_id import request_id_of
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated
+from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 
 RETRY_AFTER_SECONDS = 5
@@ -38,6 +39,7 @@ class GraphQLView(GraphQL[Context, None]):
         cursors: CursorCodec,
         passwords: Passwords,
         tokens: Tokens,
+        ranking: RankingWeights,
         max_page_size: int,
         explorer: bool,
     ) -> None:
@@ -46,6 +48,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.cursors = cursors
         self.passwords = passwords
         self.tokens = tokens
+        self.ranking = ranking
         self.max_page_size = max_page_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,6 +81,7 @@ class GraphQLView(GraphQL[Context, None]):
             cursors=self.cursors,
             passwords=self.passwords,
             tokens=self.tokens,
+            ranking=self.ranking,
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
         )

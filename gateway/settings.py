@@ -8,6 +8,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from resolvers.ranking import RankingWeights
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
 
 
@@ -31,6 +33,21 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, validation_alias="GATEWAY_DB_CONNECT_TIMEOUT")
     token_ttl_hours: float = Field(default=168.0, gt=0, validation_alias="GATEWAY_TOKEN_TTL_HOURS")
 
+    # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
+    rank_followed_author: float = Field(default=1.0, validation_alias="GATEWAY_RANK_FOLLOWED_AUTHOR")
+    rank_tag: float = Field(default=1.0, validation_alias="GATEWAY_RANK_TAG")
+    rank_habit: float = Field(default=0.6, validation_alias="GATEWAY_RANK_HABIT")
+    rank_popularity: float = Field(default=0.5, validation_alias="GATEWAY_RANK_POPULARITY")
+    rank_freshness: float = Field(default=1.0, validation_alias="GATEWAY_RANK_FRESHNESS")
+    rank_fresh_half_life_hours: float = Field(
+        default=24.0, gt=0, validation_alias="GATEWAY_RANK_FRESH_HALF_LIFE_HOURS"
+    )
+    rank_habit_half_life_days: float = Field(
+        default=30.0, gt=0, validation_alias="GATEWAY_RANK_HABIT_HALF_LIFE_DAYS"
+    )
+    rank_window_days: int = Field(default=30, gt=0, validation_alias="GATEWAY_RANK_WINDOW_DAYS")
+    rank_walk_size: int = Field(default=500, gt=0, le=5000, validation_alias="GATEWAY_RANK_WALK_SIZE")
+
     @property
     def production(self) -> bool:
         return self.env is Environment.PRODUCTION
@@ -44,6 +61,19 @@ class Settings(BaseSettings):
         if self.production and len(self.secret_key or "") < 32:
             raise ValueError("GATEWAY_SECRET_KEY must be at least 32 characters in production")
         return self
+
+    def ranking(self) -> RankingWeights:
+        return RankingWeights(
+            followed_author=self.rank_followed_author,
+            tag=self.rank_tag,
+            habit=self.rank_habit,
+            popularity=self.rank_popularity,
+            freshness=self.rank_freshness,
+            fresh_half_life_hours=self.rank_fresh_half_life_hours,
+            habit_half_life_days=self.rank_habit_half_life_days,
+            window_days=self.rank_window_days,
+            walk_size=self.rank_walk_size,
+        )
 
     def with_database(self, url: str) -> "Settings":
         return self.model_copy(update={"database_url": url})

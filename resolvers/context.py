@@ -7,6 +7,7 @@ from db.session import Database
 from resolvers.auth import PasswordService, TokenService
 from resolvers.cursors import CursorCodec
 from resolvers.loaders import Loaders, create_loaders
+from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 
 
@@ -18,6 +19,7 @@ class Context:
     cursors: CursorCodec
     passwords: PasswordService
     tokens: TokenService
+    ranking: RankingWeights = field(default_factory=RankingWeights)
     max_page_size: int = 100
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -29,6 +31,7 @@ def create_context(
     cursors: CursorCodec,
     passwords: PasswordService,
     tokens: TokenService,
+    ranking: RankingWeights | None = None,
     max_page_size: int = 100,
     request_id: str | None = None,
 ) -> Context:
@@ -39,6 +42,7 @@ def create_context(
         cursors=cursors,
         passwords=passwords,
         tokens=tokens,
+        ranking=ranking or RankingWeights(),
         max_page_size=max_page_size,
         request_id=request_id or uuid.uuid4().hex,
     )

@@ -1,6 +1,10 @@
 """The GraphQL surface: types, inputs, enums and the Schema object. No SQL here."""
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 
 from schema.content import Content
 from schema.mutations import Mutation
@@ -10,8 +14,16 @@ from schema.tags import Tag
 from schema.users import User
 
 
-def build_schema(*, extensions: list[type] | None = None) -> strawberry.Schema:
-    return strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry logs every error, client mistakes included, with tracebacks; the
+        error classifier (gateway/errors.py) logs what deserves it, with the request id."""
+
+
+def build_schema(*, extensions: list[Any] | None = None) -> strawberry.Schema:
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=[Content, User, Tag, Notification],

@@ -2,12 +2,13 @@
 
 import strawberry
 
-from resolvers import content, notifications, tags, users
+from resolvers import content, feed, notifications, tags, users
 from resolvers.context import Context
 from resolvers.ids import decode_id
 from schema.arguments import given, page_size
 from schema.content import Content, ContentConnection, ContentFilter
 from schema.enums import ContentOrder
+from schema.feed import FeedConnection
 from schema.node import Node
 from schema.notifications import Notification, NotificationConnection
 from schema.tags import Tag, TagConnection
@@ -81,6 +82,18 @@ class Query:
             after=given(after),
         )
         return ContentConnection(page=page)
+
+    @strawberry.field(
+        description="Ranked for the viewer; anonymous viewers get popular and fresh PUBLIC content."
+    )
+    async def feed(
+        self,
+        info: strawberry.Info[Context],
+        first: int | None = 20,
+        after: str | None = strawberry.UNSET,
+    ) -> FeedConnection:
+        page = await feed.feed(info.context, first=page_size(first, 20), after=given(after))
+        return FeedConnection(page=page)
 
     @strawberry.field(description="Every tag, by name.")
     async def tags(

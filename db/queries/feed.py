@@ -1,0 +1,226 @@
+"""The ranked feed in one statement: indexed candidates, the viewer's signals, filters
+and the score, all evaluated in Postgres."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.queries.access import ContentAccess, access_clause
+from db.tables import Content, MutedAuthor, Preferences
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWeights:
+    """The ranking settings as the query needs them (resolvers/ranking.py owns them)."""
+
+    followed_author: float
+    tag: float
+    habit: float
+    popularity: float
+    freshness: float
+    fresh_half_life_hours: float
+    habit_half_life_days: float
+    habit_saturation: float
+    popular_reference: int
+    window_days: int
+    per_source_limit: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class RankedRow:
+    content_id: int
+    score: float
+    reactions: int
+    published_at: datetime
+    followed_author: str | None
+    tag_weights: dict[str, float]
+    habit_tag: str | None
+    habit_decayed: float
+
+
+# The viewer's signals and the candidate set. Candidates come only from indexed paths:
+# the newest published content, the newest of each followed author and followed tag, the
+# newest of the viewer's habit tags, and the most reacted-to. :viewer_id is NULL for
+# anonymous viewers, which leaves every signal empty.
+_SIGNALS_AND_CANDIDATES = """
+WITH followed_authors AS (
+  SELECT f.followee_id AS author_id, u.handle
+  FROM follows f JOIN users u ON u.id = f.followee_id
+  WHERE f.follower_id = :viewer_id
+), weighted_tags AS (
+  SELECT ft.tag_id, ft.weight, t.name
+  FROM followed_tags ft JOIN tags t ON t.id = ft.tag_id
+  WHERE ft.user_id = :viewer_id
+), habits AS (
+  SELECT ct.tag_id,
+         sum(power(0.5, extract(epoch FROM (:now - r.created_at)) / 86400.0 / :habit_half_life)) AS decayed
+  FROM reactions r JOIN content_tags ct ON ct.content_id = r.content_id
+  WHERE r.user_id = :viewer_id
+    AND r.created_at <= :now
+    AND r.created_at > :now - make_interval(days => (:habit_half_life * 8)::int)
+    AND ct.tag_id NOT IN (SELECT tag_id FROM weighted_tags)
+  GROUP BY ct.tag_id
+), candidates AS (
+  (SELECT id FROM contents
+   WHERE status = 'PUBLISHED' AND listed_at <= :now AND listed_at > :window_start
+   ORDER BY listed_at DESC LIMIT :per_source * 2)
+  UNION
+  (SELECT c.id FROM followed_authors fa CROSS JOIN LATERAL (
+     SELECT id FROM contents
+     WHERE author_id = fa.author_id AND status = 'PUBLISHED' AND listed_at <= :now
+     ORDER BY listed_at DESC LIMIT 20) c)
+  UNION
+  (SELECT x.content_id FROM weighted_tags wt CROSS JOIN LATERAL (
+     SELECT content_id FROM content_tags WHERE tag_id = wt.tag_id
+     ORDER BY content_id DESC LIMIT :per_source) x
+   WHERE wt.weight > 0)
+  UNION
+  (SELECT x.content_id FROM (SELECT tag_id FROM habits ORDER BY decayed DESC LIMIT 5) h
+   CROSS JOIN LATERAL (
+     SELECT content_id FROM content_tags WHERE tag_id = h.tag_id
+     ORDER BY content_id DESC LIMIT :per_source) x)
+  UNION
+  (SELECT id FROM contents WHERE status = 'PUBLISHED' AND listed_at <= :now
+   ORDER BY reaction_count DESC, id DESC LIMIT :per_source)
+)
+SELECT k.id,
+       fa.handle AS followed_handle,
+       coalesce(tw.weight_sum, 0) AS tag_sum,
+       tw.weights AS tag_weights,
+       hb.name AS habit_tag,
+       coalesce(hb.decayed, 0) AS habit_decayed,
+       EXISTS (SELECT 1 FROM content_tags ct JOIN muted_tags mt ON mt.tag_id = ct.tag_id
+               WHERE ct.content_id = k.id AND mt.user_id = :viewer_id) AS muted
+FROM candidates k
+JOIN contents c ON c.id = k.id
+LEFT JOIN followed_authors fa ON fa.author_id = c.author_id
+LEFT JOIN LATERAL (
+  SELECT sum(wt.weight) AS weight_sum, jsonb_object_agg(wt.name, wt.weight) AS weights
+  FROM content_tags ct JOIN weighted_tags wt ON wt.tag_id = ct.tag_id
+  WHERE ct.content_id = k.id
+) tw ON true
+LEFT JOIN LATERAL (
+  SELECT t.name, h.decayed
+  FROM content_tags ct JOIN habits h ON h.tag_id = ct.tag_id JOIN tags t ON t.id = ct.tag_id
+  WHERE ct.content_id = k.id
+  ORDER BY h.decayed DESC, t.name LIMIT 1
+) hb ON true
+"""
+
+
+def _factors() -> Any:
+    return (
+        sa.text(_SIGNALS_AND_CANDIDATES)
+        .bindparams(
+            # Typed, so asyncpg need not guess what `:now - created_at` means.
+            sa.bindparam("viewer_id", type_=sa.BigInteger),
+            sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+            sa.bindparam("window_start", type_=sa.DateTime(timezone=True)),
+            sa.bindparam("habit_half_life", type_=sa.Float),
+            sa.bindparam("per_source", type_=sa.Integer),
+        )
+        .columns(
+            sa.column("id", sa.BigInteger),
+            sa.column("followed_handle", sa.Text),
+            sa.column("tag_sum", sa.Float),
+            sa.column("tag_weights", JSONB),
+            sa.column("habit_tag", sa.Text),
+            sa.column("habit_decayed", sa.Float),
+            sa.column("muted", sa.Boolean),
+        )
+        .cte("factors")
+    )
+
+
+def score_expression(factors: Any, weights: FeedWeights, now: datetime) -> Any:
+    """The ranking formula of resolvers/ranking.py `score`, in SQL."""
+    age_hours = sa.func.extract("epoch", sa.literal(now) - col(Content.listed_at)) / 3600.0
+    learned = factors.c.habit_decayed / (factors.c.habit_decayed + weights.habit_saturation)
+    return (
+        sa.case((factors.c.followed_handle.is_not(None), weights.followed_author), else_=0.0)
+        + weights.tag * factors.c.tag_sum
+        + weights.habit * learned
+        + weights.popularity
+        * sa.func.ln(1 + col(Content.reaction_count))
+        / sa.func.ln(1 + weights.popular_reference)
+        + weights.freshness
+        * sa.func.power(0.5, sa.func.greatest(age_hours, 0) / weights.fresh_half_life_hours)
+    )
+
+
+async def rank_feed(
+    session: AsyncSession,
+    *,
+    viewer_id: int | None,
+    access: ContentAccess,
+    now: datetime,
+    weights: FeedWeights,
+) -> list[RankedRow]:
+    """The viewer's top `weights.limit` items, best first. Muted tags and authors and
+    languages the viewer did not choose are filtered out, never ranked low; so is the
+    viewer's own content."""
+    factors = _factors()
+    score = score_expression(factors, weights, now).label("score")
+    languages = (
+        sa.select(col(Preferences.languages))
+        .where(col(Preferences.user_id) == viewer_id)
+        .scalar_subquery()
+    )
+    muted_authors = sa.select(col(MutedAuthor.author_id)).where(
+        col(MutedAuthor.user_id) == viewer_id
+    )
+    conditions = [
+        access_clause(access),
+        col(Content.status) == "PUBLISHED",
+        sa.not_(factors.c.muted),
+        col(Content.author_id).not_in(muted_authors),
+        sa.or_(
+            sa.func.coalesce(sa.func.cardinality(languages), 0) == 0,
+            sa.func.array_position(languages, col(Content.language)).is_not(None),
+        ),
+    ]
+    if viewer_id is not None:
+        conditions.append(col(Content.author_id) != viewer_id)
+    statement = (
+        sa.select(
+            col(Content.id),
+            score,
+            col(Content.reaction_count),
+            col(Content.listed_at),
+            factors.c.followed_handle,
+            factors.c.tag_weights,
+            factors.c.habit_tag,
+            factors.c.habit_decayed,
+        )
+        .select_from(factors.join(Content, col(Content.id) == factors.c.id))
+        .where(*conditions)
+        .order_by(score.desc(), col(Content.id).desc())
+        .limit(weights.limit)
+    )
+    params = {
+        "viewer_id": viewer_id,
+        "now": now,
+        "window_start": now - timedelta(days=weights.window_days),
+        "habit_half_life": weights.habit_half_life_days,
+        "per_source": weights.per_source_limit,
+    }
+    result = await session.execute(statement, params)
+    return [
+        RankedRow(
+            content_id=row.id,
+            score=float(row.score),
+            reactions=row.reaction_count,
+            published_at=row.listed_at,
+            followed_author=row.followed_handle,
+            tag_weights={k: float(v) for k, v in (row.tag_weights or {}).items()},
+            habit_tag=row.habit_tag,
+            habit_decayed=float(row.habit_decayed or 0.0),
+        )
+        for row in result.all()
+    ]
