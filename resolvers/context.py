@@ -38,7 +38,9 @@ def create_context(
     return Context(
         viewer=viewer,
         db=db,
-        loaders=create_loaders(db, viewer),
+        loaders=create_loaders(
+            db, viewer, habit_half_life_days=(ranking or RankingWeights()).habit_half_life_days
+        ),
         cursors=cursors,
         passwords=passwords,
         tokens=tokens,

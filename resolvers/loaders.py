@@ -3,6 +3,7 @@ because strawberry resolves sibling fields concurrently."""
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,6 +51,7 @@ class Loaders:
     viewer_follows_by_user_id: DataLoader[int, bool]
     viewer_reacted_by_content_id: DataLoader[int, bool]
     viewer_weight_by_tag_id: DataLoader[int, float | None]
+    viewer_habit_by_tag_id: DataLoader[int, float]
 
     def clear_all(self) -> None:
         """After a write: later fields of the same operation must not see cached values
@@ -59,9 +61,11 @@ class Loaders:
             loader.clear_all()
 
 
-def create_loaders(db: Database, viewer: Viewer) -> Loaders:
+def create_loaders(db: Database, viewer: Viewer, *, habit_half_life_days: float = 30.0) -> Loaders:
     access = policy.content_filter(viewer)
     viewer_id = viewer.id
+    # One instant per request, so every habit in a response decays to the same moment.
+    now = datetime.now(UTC)
 
     async def visible_contents(s: AsyncSession, ids: Sequence[int]) -> list[Content | None]:
         return await contents.contents_by_id(s, ids, access=access)
@@ -73,6 +77,7 @@ def create_loaders(db: Database, viewer: Viewer) -> Loaders:
         viewer_follows: DataLoader[int, bool] = _constant(False)
         viewer_reacted: DataLoader[int, bool] = _constant(False)
         viewer_weight: DataLoader[int, float | None] = _constant(None)
+        viewer_habit: DataLoader[int, float] = _constant(0.0)
     else:
 
         async def follows(s: AsyncSession, ids: Sequence[int]) -> list[bool]:
@@ -84,7 +89,13 @@ def create_loaders(db: Database, viewer: Viewer) -> Loaders:
         async def weights(s: AsyncSession, ids: Sequence[int]) -> list[float | None]:
             return await tags.tag_weights_by_tag_id(s, ids, user_id=viewer_id)
 
+        async def habits(s: AsyncSession, ids: Sequence[int]) -> list[float]:
+            return await tags.habit_by_tag_id(
+                s, ids, user_id=viewer_id, now=now, half_life_days=habit_half_life_days
+            )
+
         viewer_follows = _loader(db, follows)
+        viewer_habit = _loader(db, habits)
         viewer_reacted = _loader(db, reacted)
         viewer_weight = _loader(db, weights)
 
@@ -100,4 +111,5 @@ def create_loaders(db: Database, viewer: Viewer) -> Loaders:
         viewer_follows_by_user_id=viewer_follows,
         viewer_reacted_by_content_id=viewer_reacted,
         viewer_weight_by_tag_id=viewer_weight,
+        viewer_habit_by_tag_id=viewer_habit,
     )

@@ -7,17 +7,24 @@ from db.tables import Tag
 from resolvers.context import Context
 from resolvers.ids import decode_id_of
 from resolvers.paging import Page, check_first
+from resolvers.ranking import learned_affinity
 
 KIND = "tags"
 
 
 async def affinities(ctx: Context, tag_ids: Sequence[int]) -> list[float]:
-    """The viewer's affinity to each tag in [-1, 1]: their explicit weight, else 0.
-    Anonymous viewers have no preferences, so 0 without asking the database."""
+    """The viewer's affinity to each tag in [-1, 1]: their explicit weight, else what
+    their reactions taught (in [0, 1)). Anonymous viewers have neither: 0, without asking
+    the database."""
     if not ctx.viewer.signed_in:
         return [0.0] * len(tag_ids)
-    weights = await ctx.loaders.viewer_weight_by_tag_id.load_many(list(tag_ids))
-    return [w if w is not None else 0.0 for w in weights]
+    ids = list(tag_ids)
+    weights = await ctx.loaders.viewer_weight_by_tag_id.load_many(ids)
+    habits = await ctx.loaders.viewer_habit_by_tag_id.load_many(ids)
+    return [
+        weight if weight is not None else learned_affinity(habit, ctx.ranking)
+        for weight, habit in zip(weights, habits, strict=True)
+    ]
 
 
 async def get_tag(ctx: Context, global_id: str) -> Tag | None:

@@ -48,10 +48,11 @@ async def make_content(
     language: str = "en",
     tags: tuple[str, ...] = (),
     minutes_ago: int | None = None,
+    at: datetime | None = None,
     body: str = "Some *markdown* body.",
 ) -> Content:
     n = next(_numbers)
-    when = BASE_TIME - timedelta(minutes=minutes_ago if minutes_ago is not None else n)
+    when = at or BASE_TIME - timedelta(minutes=minutes_ago if minutes_ago is not None else n)
     content = Content(
         author_id=author.id,  # type: ignore[arg-type]
         title=title or f"Content {n}",
@@ -75,9 +76,35 @@ async def make_content(
     return content
 
 
-async def react(db: Database, user: User, content: Content) -> None:
+async def react(db: Database, user: User, content: Content, *, at: datetime | None = None) -> None:
     async with db.session() as session:
-        session.add(Reaction(user_id=user.id, content_id=content.id))  # type: ignore[arg-type]
+        reaction = Reaction(user_id=user.id, content_id=content.id)  # type: ignore[arg-type]
+        if at is not None:
+            reaction.created_at = at
+        session.add(reaction)
+        await session.commit()
+
+
+async def set_preferences(
+    db: Database,
+    user: User,
+    *,
+    weights: dict[str, float] | None = None,
+    muted_tags: tuple[str, ...] = (),
+    muted_authors: tuple[User, ...] = (),
+    languages: tuple[str, ...] = (),
+) -> None:
+    from db.writes.preferences import save_preferences
+
+    async with db.session() as session:
+        await save_preferences(
+            session,
+            user.id,  # type: ignore[arg-type]
+            followed_tags=list((weights or {}).items()),
+            muted_tags=list(muted_tags),
+            muted_author_ids=[a.id for a in muted_authors],  # type: ignore[misc]
+            languages=list(languages),
+        )
         await session.commit()
 
 

@@ -210,7 +210,7 @@ async def rank_feed(
         "habit_half_life": weights.habit_half_life_days,
         "per_source": weights.per_source_limit,
     }
-    result = await session.execute(statement, params)
+    result = await session.exec(statement, params=params)
     return [
         RankedRow(
             content_id=row.id,

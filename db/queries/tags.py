@@ -1,12 +1,13 @@
 """Reads of tags and of a user's explicit tag weights."""
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.tables import FollowedTag, Tag
+from db.tables import ContentTag, FollowedTag, Reaction, Tag
 
 
 async def list_tags(session: AsyncSession, *, after_name: str | None, limit: int) -> list[Tag]:
@@ -36,3 +37,30 @@ async def tag_weights_by_tag_id(
     )
     weights = dict((await session.exec(statement)).all())
     return [weights.get(i) for i in tag_ids]
+
+
+async def habit_by_tag_id(
+    session: AsyncSession,
+    tag_ids: Sequence[int],
+    *,
+    user_id: int,
+    now: datetime,
+    half_life_days: float,
+) -> list[float]:
+    """For each tag, `user_id`'s reactions to content carrying it, each counting
+    0.5 ** (age / half-life): the raw material of learned affinity. Reactions older than
+    eight half-lives weigh under 0.4% and are not read."""
+    age_days = sa.func.extract("epoch", sa.literal(now) - col(Reaction.created_at)) / 86400.0
+    statement = (
+        select(ContentTag.tag_id, sa.func.sum(sa.func.power(0.5, age_days / half_life_days)))
+        .join(Reaction, col(Reaction.content_id) == col(ContentTag.content_id))
+        .where(
+            col(Reaction.user_id) == user_id,
+            col(Reaction.created_at) <= now,
+            col(Reaction.created_at) > now - timedelta(days=half_life_days * 8),
+            col(ContentTag.tag_id).in_(tag_ids),
+        )
+        .group_by(col(ContentTag.tag_id))
+    )
+    sums = dict((await session.exec(statement)).all())
+    return [float(sums.get(i) or 0.0) for i in tag_ids]
