@@ -43,7 +43,7 @@ class Database:
 
     async def ping(self) -> None:
         async with self.session() as session:
-            await session.exec(text("SELECT 1"))
+            await (await session.connection()).execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -210,7 +210,8 @@ async def rank_feed(
         "habit_half_life": weights.habit_half_life_days,
         "per_source": weights.per_source_limit,
     }
-    result = await session.exec(statement, params=params)
+    # A multi-column Core select: run on the connection (sqlmodel's exec wants ORM selects).
+    result = await (await session.connection()).execute(statement, params)
     return [
         RankedRow(
             content_id=row.id,

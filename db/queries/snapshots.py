@@ -38,4 +38,5 @@ async def get_snapshot(
         else col(FeedSnapshot.viewer_id) == viewer_id,
         col(FeedSnapshot.created_at) >= sa.func.now() - lifetime,
     )
-    return (await session.exec(statement)).first()
+    items = (await session.exec(statement)).first()
+    return None if items is None else list(items)

@@ -13,8 +13,8 @@ Progress = Callable[[str, int, int], None]  # (stage name, done, total)
 REFERENCE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = 86_400
 YEAR = 365 * DAY
-# Contents are spread over this window before the reference time; users join
-# during the year before it and onwards, so the earliest posts have authors.
+# Contents are spread over the last CONTENT_SPAN before the reference time; users
+# sign up over the longer USER_SPAN, so the earliest posts already have authors.
 CONTENT_SPAN = 2 * YEAR
 USER_SPAN = 3 * YEAR
 # How often a stage reports progress: often enough for a bar, cheap per row.
@@ -66,26 +66,32 @@ def pick(rng: random.Random, cum: Sequence[float], limit: int | None = None) -> 
 
 
 class Ticker:
-    """Calls the progress callback every PROGRESS_EVERY steps rather than per row."""
+    """Calls the progress callback every `every` steps rather than per row."""
 
-    __slots__ = ("_next", "done", "progress", "stage", "total")
+    __slots__ = ("_next", "_reported", "done", "every", "progress", "stage", "total")
 
-    def __init__(self, progress: Progress | None, stage: str, total: int) -> None:
+    def __init__(
+        self, progress: Progress | None, stage: str, total: int, *, every: int = PROGRESS_EVERY
+    ) -> None:
         self.progress = progress
         self.stage = stage
         self.total = total
+        self.every = every
         self.done = 0
-        self._next = PROGRESS_EVERY
-        if progress is not None:
-            progress(stage, 0, total)
+        self._next = every
+        self._reported = -1
+        self._report(0)
+
+    def _report(self, done: int) -> None:
+        if self.progress is not None and done != self._reported:
+            self._reported = done
+            self.progress(self.stage, done, self.total)
 
     def step(self, count: int = 1) -> None:
         self.done += count
         if self.done >= self._next:
-            self._next = self.done + PROGRESS_EVERY
-            if self.progress is not None:
-                self.progress(self.stage, self.done, self.total)
+            self._next = self.done + self.every
+            self._report(self.done)
 
     def finish(self) -> None:
-        if self.progress is not None:
-            self.progress(self.stage, self.total, self.total)
+        self._report(self.total)

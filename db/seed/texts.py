@@ -1,7 +1,7 @@
 """Prose in five languages, assembled from fixed parts.
 
 A sentence is subject + predicate + ending, so a few dozen parts give thousands of
-distinct sentences; rows.py builds a pool of paragraphs from them once and bodies
+distinct sentences; catalogue.py builds a pool of paragraphs from them once and bodies
 pick from that pool, which is what keeps a million bodies cheap to generate.
 Every subject is singular so any predicate agrees with it. {topic} is a tag label.
 """
@@ -270,7 +270,7 @@ CODE_SNIPPETS: tuple[str, ...] = (
     "            if attempt == attempts - 1:\n                raise\n```",
     "```sql\nSELECT author_id, count(*) AS posts\nFROM contents\n"
     "WHERE status = 'PUBLISHED'\nGROUP BY author_id\nORDER BY posts DESC\nLIMIT 10;\n```",
-    "```bash\nset -euo pipefail\nfor f in logs/*.gz; do\n  zcat \"$f\" | grep -c ERROR\ndone\n```",
+    '```bash\nset -euo pipefail\nfor f in logs/*.gz; do\n  zcat "$f" | grep -c ERROR\ndone\n```',
     "```typescript\nexport async function fetchJson<T>(url: string): Promise<T> {\n"
     "  const res = await fetch(url);\n  if (!res.ok) throw new Error(res.statusText);\n"
     "  return res.json() as Promise<T>;\n}\n```",

@@ -1,47 +1,43 @@
 """Fixed vocabularies for people and topics: every seeded name and tag comes from here.
 
-Tags are listed roughly from most to least popular; rows.py weights them by
+Tags are listed roughly from most to least popular; catalogue.py weights them by
 position, so the head of this list dominates the way real tag clouds do.
 """
 
-TAGS: tuple[str, ...] = (
-    # fmt: off
-    "python", "javascript", "programming", "webdev", "rust", "typescript", "career",
-    "productivity", "devops", "opensource", "go", "react", "postgresql", "linux",
-    "machine-learning", "databases", "security", "design", "kubernetes", "testing",
-    "architecture", "beginners", "tutorial", "ai", "docker", "cloud", "performance",
-    "java", "css", "books", "writing", "startups", "music", "photography", "travel",
-    "graphql", "api", "frontend", "backend", "data-science", "sql", "git", "aws",
-    "node", "vue", "svelte", "kotlin", "swift", "android", "ios", "mobile", "csharp",
-    "dotnet", "cpp", "c", "haskell", "elixir", "erlang", "clojure", "scala", "ocaml",
-    "zig", "ruby", "rails", "php", "laravel", "django", "flask", "fastapi", "spring",
-    "terraform", "ansible", "observability", "monitoring", "sre", "networking",
-    "distributed-systems", "microservices", "serverless", "concurrency", "async",
-    "functional-programming", "algorithms", "data-structures", "compilers",
-    "type-systems", "webassembly", "embedded", "iot", "hardware", "robotics",
-    "game-dev", "gaming", "accessibility", "ux", "ui", "typography", "open-data",
-    "privacy", "cryptography", "blockchain", "llm", "nlp", "computer-vision",
-    "deep-learning", "statistics", "analytics", "visualization", "pandas", "numpy",
-    "jupyter", "r", "julia", "mathematics", "physics", "science", "space", "climate",
-    "energy", "sustainability", "history", "philosophy", "economics", "education",
-    "teaching", "mentoring", "leadership", "management", "hiring", "interviews",
-    "remote-work", "mental-health", "burnout", "health", "fitness", "running",
-    "cycling", "cooking", "coffee", "food", "gardening", "film", "television",
-    "podcasts", "art", "comics", "poetry", "fiction", "reading", "languages",
-    "linguistics", "culture", "cities", "urbanism", "transport", "architecture-design",
-    "parenting", "personal-finance", "investing", "freelancing", "side-projects",
-    "indie-hacking", "marketing", "seo", "content-strategy", "community", "events",
-    "conferences", "meetups", "hackathons", "open-source-funding", "licensing",
-    "documentation", "technical-writing", "code-review", "refactoring", "legacy-code",
-    "debugging", "profiling", "caching", "redis", "kafka", "rabbitmq", "elasticsearch",
-    "sqlite", "mysql", "mongodb", "cassandra", "clickhouse", "duckdb", "data-engineering",
-    "etl", "streaming", "event-sourcing", "ddd", "tdd", "ci-cd", "github-actions",
-    "gitlab", "nix", "vim", "emacs", "vscode", "terminal", "shell", "bash", "zsh",
-    "dotfiles", "self-hosting", "homelab", "raspberry-pi", "arduino", "3d-printing",
-    "keyboards", "retro-computing", "unix", "bsd", "windows", "macos", "browsers",
-    "html", "tailwind", "web-components", "http", "dns", "tls", "oauth", "identity",
-    "rest", "grpc", "protobuf", "json", "yaml", "regex", "unicode", "i18n", "time-zones",
-    # fmt: on
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+TAGS = _words(
+    """
+    python javascript programming webdev rust typescript career productivity devops
+    opensource go react postgresql linux machine-learning databases security design
+    kubernetes testing architecture beginners tutorial ai docker cloud performance java
+    css books writing startups music photography travel graphql api frontend backend
+    data-science sql git aws node vue svelte kotlin swift android ios mobile csharp
+    dotnet cpp c haskell elixir erlang clojure scala ocaml zig ruby rails php laravel
+    django flask fastapi spring terraform ansible observability monitoring sre
+    networking distributed-systems microservices serverless concurrency async
+    functional-programming algorithms data-structures compilers type-systems webassembly
+    embedded iot hardware robotics game-dev gaming accessibility ux ui typography
+    open-data privacy cryptography blockchain llm nlp computer-vision deep-learning
+    statistics analytics visualization pandas numpy jupyter r julia mathematics physics
+    science space climate energy sustainability history philosophy economics education
+    teaching mentoring leadership management hiring interviews remote-work mental-health
+    burnout health fitness running cycling cooking coffee food gardening film television
+    podcasts art comics poetry fiction reading languages linguistics culture cities
+    urbanism transport architecture-design parenting personal-finance investing
+    freelancing side-projects indie-hacking marketing seo content-strategy community
+    events conferences meetups hackathons open-source-funding licensing documentation
+    technical-writing code-review refactoring legacy-code debugging profiling caching
+    redis kafka rabbitmq elasticsearch sqlite mysql mongodb cassandra clickhouse duckdb
+    data-engineering etl streaming event-sourcing ddd tdd ci-cd github-actions gitlab
+    nix vim emacs vscode terminal shell bash zsh dotfiles self-hosting homelab
+    raspberry-pi arduino 3d-printing keyboards retro-computing unix bsd windows macos
+    browsers html tailwind web-components http dns tls oauth identity rest grpc protobuf
+    json yaml regex unicode i18n time-zones
+    """
 )
 
 # How a tag reads inside a sentence when plain capitalisation would be wrong.
@@ -64,49 +60,54 @@ TAG_LABELS: dict[str, str] = {
 }  # fmt: skip
 
 
+# Single-word tags that are names (languages, tools) and so keep a capital mid-sentence.
+PROPER_NOUNS = frozenset(
+    _words(
+        """
+        python rust go react linux kubernetes docker java git svelte kotlin swift android
+        haskell elixir erlang clojure scala ocaml zig ruby rails laravel django flask spring
+        terraform ansible pandas jupyter julia redis kafka elasticsearch cassandra nix vim
+        emacs bash zsh arduino windows tailwind
+        """
+    )
+)
+
+
 def tag_label(tag: str) -> str:
+    """How a tag reads inside a sentence."""
     label = TAG_LABELS.get(tag)
     if label is not None:
         return label
-    words = tag.replace("-", " ")
-    # Single-word tags that are names of things read better capitalised.
-    return words.capitalize() if " " not in words and len(words) <= 8 else words
+    return tag.capitalize() if tag in PROPER_NOUNS else tag.replace("-", " ")
 
 
-FIRST_NAMES: tuple[str, ...] = (
-    # fmt: off
-    "Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances",
-    "Edsger", "Radia", "Donald", "Hedy", "Tim", "Katherine", "John", "Mary", "Guido",
-    "Sophie", "Lukas", "Emma", "Noah", "Olivia", "Liam", "Mia", "Elias", "Hannah", "Jonas",
-    "Lea", "Felix", "Clara", "Paul", "Marie", "Leon", "Anna", "Ben", "Lena", "Finn",
-    "Camille", "Hugo", "Chloe", "Louis", "Manon", "Jules", "Ines", "Arthur", "Lucia",
-    "Mateo", "Sofia", "Diego", "Valentina", "Pablo", "Carmen", "Javier", "Elena",
-    "Joao", "Beatriz", "Rafael", "Mariana", "Tiago", "Larissa", "Bruno", "Aiko",
-    "Haruto", "Yuki", "Sora", "Mei", "Wei", "Li", "Jun", "Min", "Seo", "Ji", "Priya",
-    "Arjun", "Ananya", "Rohan", "Divya", "Vikram", "Amara", "Chidi", "Ngozi", "Kwame",
-    "Zainab", "Omar", "Layla", "Yusuf", "Fatima", "Karim", "Nadia", "Ivan", "Olga",
-    "Dmitri", "Katya", "Piotr", "Agnieszka", "Jan", "Eva", "Tomas", "Petra", "Mikko",
-    "Aino", "Lars", "Ingrid", "Sven", "Astrid", "Niamh", "Liam", "Siobhan", "Oisin",
-    "Kai", "Nora", "Theo", "Iris", "Ruth", "Sam", "Alex", "Robin", "Jordan", "Casey",
-    # fmt: on
+FIRST_NAMES = _words(
+    """
+    Ada Grace Alan Linus Margaret Ken Barbara Dennis Frances Edsger Radia Donald Hedy
+    Tim Katherine John Mary Guido Sophie Lukas Emma Noah Olivia Liam Mia Elias Hannah
+    Jonas Lea Felix Clara Paul Marie Leon Anna Ben Lena Finn Camille Hugo Chloe Louis
+    Manon Jules Ines Arthur Lucia Mateo Sofia Diego Valentina Pablo Carmen Javier Elena
+    Joao Beatriz Rafael Mariana Tiago Larissa Bruno Aiko Haruto Yuki Sora Mei Wei Li Jun
+    Min Seo Ji Priya Arjun Ananya Rohan Divya Vikram Amara Chidi Ngozi Kwame Zainab Omar
+    Layla Yusuf Fatima Karim Nadia Ivan Olga Dmitri Katya Piotr Agnieszka Jan Eva Tomas
+    Petra Mikko Aino Lars Ingrid Sven Astrid Niamh Cian Siobhan Oisin Kai Nora Theo Iris
+    Ruth Sam Alex Robin Jordan Casey
+    """
 )
 
-LAST_NAMES: tuple[str, ...] = (
-    # fmt: off
-    "Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov",
-    "Ritchie", "Allen", "Dijkstra", "Perlman", "Knuth", "Lamarr", "Berners", "Johnson",
-    "McCarthy", "Keller", "Rossum", "Muller", "Schmidt", "Schneider", "Fischer", "Weber",
-    "Meyer", "Wagner", "Becker", "Hoffmann", "Martin", "Bernard", "Dubois", "Thomas",
-    "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau", "Garcia", "Fernandez",
-    "Lopez", "Martinez", "Sanchez", "Perez", "Gomez", "Diaz", "Silva", "Santos",
-    "Oliveira", "Souza", "Costa", "Pereira", "Almeida", "Ferreira", "Tanaka", "Suzuki",
-    "Sato", "Watanabe", "Ito", "Chen", "Wang", "Zhang", "Liu", "Kim", "Lee", "Park",
-    "Choi", "Sharma", "Patel", "Gupta", "Singh", "Iyer", "Okafor", "Adeyemi", "Mensah",
-    "Haddad", "Khan", "Rahman", "Hassan", "Ivanov", "Petrov", "Kowalski", "Nowak",
-    "Novak", "Horvat", "Virtanen", "Nieminen", "Hansen", "Johansson", "Nilsson",
-    "Larsen", "Murphy", "Kelly", "Byrne", "Walsh", "Smith", "Jones", "Brown", "Taylor",
-    "Wilson", "Evans", "Clarke", "Wright", "Green", "Baker", "Hughes", "Reyes", "Cruz",
-    # fmt: on
+LAST_NAMES = _words(
+    """
+    Lovelace Hopper Turing Torvalds Hamilton Thompson Liskov Ritchie Allen Dijkstra
+    Perlman Knuth Lamarr Berners Johnson McCarthy Keller Rossum Muller Schmidt Schneider
+    Fischer Weber Meyer Wagner Becker Hoffmann Martin Bernard Dubois Thomas Robert
+    Richard Petit Durand Leroy Moreau Garcia Fernandez Lopez Martinez Sanchez Perez
+    Gomez Diaz Silva Santos Oliveira Souza Costa Pereira Almeida Ferreira Tanaka Suzuki
+    Sato Watanabe Ito Chen Wang Zhang Liu Kim Lee Park Choi Sharma Patel Gupta Singh
+    Iyer Okafor Adeyemi Mensah Haddad Khan Rahman Hassan Ivanov Petrov Kowalski Nowak
+    Novak Horvat Virtanen Nieminen Hansen Johansson Nilsson Larsen Murphy Kelly Byrne
+    Walsh Smith Jones Brown Taylor Wilson Evans Clarke Wright Green Baker Hughes Reyes
+    Cruz
+    """
 )
 
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.org", "example.net", "mail.example.com")
