@@ -43,6 +43,7 @@ def feed_weights(weights: ranking.RankingWeights) -> FeedWeights:
         habit_half_life_days=weights.habit_half_life_days,
         habit_saturation=weights.habit_saturation,
         popular_reference=weights.popular_reference,
+        search_affinity=weights.search_affinity,
         window_days=weights.window_days,
         per_source_limit=weights.per_source_limit,
         limit=weights.walk_size,
@@ -75,7 +76,7 @@ async def _rank(ctx: Context, now: datetime) -> list[list[Any]]:
     ]
 
 
-async def _store(ctx: Context, snapshot_id: str, items: list[list[Any]]) -> None:
+async def store_walk(ctx: Context, snapshot_id: str, items: list[list[Any]]) -> None:
     async with ctx.db.session() as session:
         await snapshots.insert_snapshot(
             session, snapshot_id, viewer_id=ctx.viewer.id, items=items, lifetime=WALK_LIFETIME
@@ -99,11 +100,11 @@ async def _start_feed_walk(ctx: Context) -> tuple[str, list[list[Any]]]:
         if shared is not None:
             return snapshot_id, shared
         items = await _rank(ctx, now)
-        await _store(ctx, snapshot_id, items)
+        await store_walk(ctx, snapshot_id, items)
         return snapshot_id, await _stored(ctx, snapshot_id) or items
     snapshot_id = f"feed-{uuid.uuid4().hex}"
     items = await _rank(ctx, now)
-    await _store(ctx, snapshot_id, items)
+    await store_walk(ctx, snapshot_id, items)
     return snapshot_id, items
 
 

@@ -26,6 +26,8 @@ class RankingWeights:
     habit_saturation: float = 3.0
     # Popularity = ln(1 + reactions) / ln(1 + this), so this many reactions count 1.0.
     popular_reference: int = 100
+    # Search: relevance x (1 + this x the viewer's affinity to the item, in [-1, 1]).
+    search_affinity: float = 0.5
     # Candidates: content this recent, plus the newest of each followed tag and author.
     window_days: int = 30
     per_source_limit: int = 300

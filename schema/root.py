@@ -2,7 +2,7 @@
 
 import strawberry
 
-from resolvers import content, feed, notifications, tags, users
+from resolvers import content, feed, notifications, search, tags, users
 from resolvers.context import Context
 from resolvers.ids import decode_id
 from schema.arguments import given, page_size
@@ -94,6 +94,22 @@ class Query:
     ) -> FeedConnection:
         page = await feed.feed(info.context, first=page_size(first, 20), after=given(after))
         return FeedConnection(page=page)
+
+    @strawberry.field(
+        description="Full-text search, ranked by relevance and the viewer's affinity. Supports "
+        "quoted phrases, OR and -exclusions (websearch syntax)."
+    )
+    async def search(
+        self,
+        info: strawberry.Info[Context],
+        query: str,
+        first: int | None = 20,
+        after: str | None = strawberry.UNSET,
+    ) -> ContentConnection:
+        page = await search.search(
+            info.context, query=query, first=page_size(first, 20), after=given(after)
+        )
+        return ContentConnection(page=page)
 
     @strawberry.field(description="Every tag, by name.")
     async def tags(

@@ -11,7 +11,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.queries.access import ContentAccess, access_clause
-from db.tables import Content, MutedAuthor, Preferences
+from db.tables import Content, ContentTag, MutedAuthor, MutedTag, Preferences
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class FeedWeights:
     habit_half_life_days: float
     habit_saturation: float
     popular_reference: int
+    search_affinity: float
     window_days: int
     per_source_limit: int
     limit: int
@@ -44,11 +45,9 @@ class RankedRow:
     habit_decayed: float
 
 
-# The viewer's signals and the candidate set. Candidates come only from indexed paths:
-# the newest published content, the newest of each followed author and followed tag, the
-# newest of the viewer's habit tags, and the most reacted-to. :viewer_id is NULL for
-# anonymous viewers, which leaves every signal empty.
-_SIGNALS_AND_CANDIDATES = """
+# The viewer's signals. :viewer_id is NULL for anonymous viewers, which leaves every
+# signal empty.
+_SIGNALS = """
 WITH followed_authors AS (
   SELECT f.followee_id AS author_id, u.handle
   FROM follows f JOIN users u ON u.id = f.followee_id
@@ -66,7 +65,13 @@ WITH followed_authors AS (
     AND r.created_at > :now - make_interval(days => (:habit_half_life * 8)::int)
     AND ct.tag_id NOT IN (SELECT tag_id FROM weighted_tags)
   GROUP BY ct.tag_id
-), candidates AS (
+),"""
+
+# Feed candidates come only from indexed paths: the newest published content, the newest
+# of each followed author and weighted tag, the newest of the viewer's habit tags, and
+# the most reacted-to.
+FEED_CANDIDATES = """
+candidates AS (
   (SELECT id FROM contents
    WHERE status = 'PUBLISHED' AND listed_at <= :now AND listed_at > :window_start
    ORDER BY listed_at DESC LIMIT :per_source * 2)
@@ -88,15 +93,32 @@ WITH followed_authors AS (
   UNION
   (SELECT id FROM contents WHERE status = 'PUBLISHED' AND listed_at <= :now
    ORDER BY reaction_count DESC, id DESC LIMIT :per_source)
-)
+)"""
+
+# Search candidates: every published match of the query, through the GIN index. The
+# query is parsed with each language's configuration, so stemmed words match in each.
+SEARCH_TSQUERY = """(
+  websearch_to_tsquery('simple', :query) || websearch_to_tsquery('english', :query)
+  || websearch_to_tsquery('german', :query) || websearch_to_tsquery('french', :query)
+  || websearch_to_tsquery('spanish', :query) || websearch_to_tsquery('portuguese', :query)
+  || websearch_to_tsquery('italian', :query) || websearch_to_tsquery('dutch', :query))"""
+SEARCH_CANDIDATES = f"""
+search_query AS (SELECT {SEARCH_TSQUERY} AS q),
+candidates AS (
+  SELECT c.id, ts_rank_cd(c.search_vector, sq.q, 32) AS relevance
+  FROM contents c, search_query sq
+  WHERE c.search_vector @@ sq.q AND c.status = 'PUBLISHED' AND c.listed_at <= :now
+)"""
+
+# Per candidate: the signals that apply to it.
+_FACTORS = """
 SELECT k.id,
        fa.handle AS followed_handle,
        coalesce(tw.weight_sum, 0) AS tag_sum,
        tw.weights AS tag_weights,
        hb.name AS habit_tag,
        coalesce(hb.decayed, 0) AS habit_decayed,
-       EXISTS (SELECT 1 FROM content_tags ct JOIN muted_tags mt ON mt.tag_id = ct.tag_id
-               WHERE ct.content_id = k.id AND mt.user_id = :viewer_id) AS muted
+       {relevance} AS relevance
 FROM candidates k
 JOIN contents c ON c.id = k.id
 LEFT JOIN followed_authors fa ON fa.author_id = c.author_id
@@ -114,17 +136,24 @@ LEFT JOIN LATERAL (
 """
 
 
-def _factors() -> Any:
+_TYPED_PARAMS: dict[str, sa.BindParameter[Any]] = {
+    "viewer_id": sa.bindparam("viewer_id", type_=sa.BigInteger),
+    "now": sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+    "window_start": sa.bindparam("window_start", type_=sa.DateTime(timezone=True)),
+    "habit_half_life": sa.bindparam("habit_half_life", type_=sa.Float),
+    "per_source": sa.bindparam("per_source", type_=sa.Integer),
+    "query": sa.bindparam("query", type_=sa.Text),
+}
+
+
+def _factors(candidates: str, *, relevance: str) -> Any:
+    """The signals, `candidates` (one of the constants above) and each candidate's
+    factors, as a CTE; only fixed SQL is put together here, every value is a parameter."""
+    sql = _SIGNALS + candidates + _FACTORS.format(relevance=relevance)
     return (
-        sa.text(_SIGNALS_AND_CANDIDATES)
-        .bindparams(
-            # Typed, so asyncpg need not guess what `:now - created_at` means.
-            sa.bindparam("viewer_id", type_=sa.BigInteger),
-            sa.bindparam("now", type_=sa.DateTime(timezone=True)),
-            sa.bindparam("window_start", type_=sa.DateTime(timezone=True)),
-            sa.bindparam("habit_half_life", type_=sa.Float),
-            sa.bindparam("per_source", type_=sa.Integer),
-        )
+        sa.text(sql)
+        # Typed, so asyncpg need not guess what `:now - created_at` means.
+        .bindparams(*(p for name, p in _TYPED_PARAMS.items() if f":{name}" in sql))
         .columns(
             sa.column("id", sa.BigInteger),
             sa.column("followed_handle", sa.Text),
@@ -132,7 +161,7 @@ def _factors() -> Any:
             sa.column("tag_weights", JSONB),
             sa.column("habit_tag", sa.Text),
             sa.column("habit_decayed", sa.Float),
-            sa.column("muted", sa.Boolean),
+            sa.column("relevance", sa.Float),
         )
         .cte("factors")
     )
@@ -154,6 +183,44 @@ def score_expression(factors: Any, weights: FeedWeights, now: datetime) -> Any:
     )
 
 
+def preference_filters(viewer_id: int | None) -> list[sa.ColumnElement[bool]]:
+    """What the viewer's preferences take out of their feed and searches: published
+    content only, none carrying a muted tag or by a muted author, and only the chosen
+    languages (all when none are chosen)."""
+    languages = (
+        sa.select(col(Preferences.languages))
+        .where(col(Preferences.user_id) == viewer_id)
+        .scalar_subquery()
+    )
+    muted_tagged = (
+        sa.select(col(ContentTag.content_id))
+        .join(MutedTag, col(MutedTag.tag_id) == col(ContentTag.tag_id))
+        .where(col(MutedTag.user_id) == viewer_id, col(ContentTag.content_id) == col(Content.id))
+    )
+    muted_authors = sa.select(col(MutedAuthor.author_id)).where(
+        col(MutedAuthor.user_id) == viewer_id
+    )
+    return [
+        col(Content.status) == "PUBLISHED",
+        ~sa.exists(muted_tagged),
+        col(Content.author_id).not_in(muted_authors),
+        sa.or_(
+            sa.func.coalesce(sa.func.cardinality(languages), 0) == 0,
+            sa.func.array_position(languages, col(Content.language)).is_not(None),
+        ),
+    ]
+
+
+def _params(viewer_id: int | None, now: datetime, weights: FeedWeights) -> dict[str, Any]:
+    return {
+        "viewer_id": viewer_id,
+        "now": now,
+        "window_start": now - timedelta(days=weights.window_days),
+        "habit_half_life": weights.habit_half_life_days,
+        "per_source": weights.per_source_limit,
+    }
+
+
 async def rank_feed(
     session: AsyncSession,
     *,
@@ -165,26 +232,9 @@ async def rank_feed(
     """The viewer's top `weights.limit` items, best first. Muted tags and authors and
     languages the viewer did not choose are filtered out, never ranked low; so is the
     viewer's own content."""
-    factors = _factors()
+    factors = _factors(FEED_CANDIDATES, relevance="0")
     score = score_expression(factors, weights, now).label("score")
-    languages = (
-        sa.select(col(Preferences.languages))
-        .where(col(Preferences.user_id) == viewer_id)
-        .scalar_subquery()
-    )
-    muted_authors = sa.select(col(MutedAuthor.author_id)).where(
-        col(MutedAuthor.user_id) == viewer_id
-    )
-    conditions = [
-        access_clause(access),
-        col(Content.status) == "PUBLISHED",
-        sa.not_(factors.c.muted),
-        col(Content.author_id).not_in(muted_authors),
-        sa.or_(
-            sa.func.coalesce(sa.func.cardinality(languages), 0) == 0,
-            sa.func.array_position(languages, col(Content.language)).is_not(None),
-        ),
-    ]
+    conditions = [access_clause(access), *preference_filters(viewer_id)]
     if viewer_id is not None:
         conditions.append(col(Content.author_id) != viewer_id)
     statement = (
@@ -203,13 +253,7 @@ async def rank_feed(
         .order_by(score.desc(), col(Content.id).desc())
         .limit(weights.limit)
     )
-    params = {
-        "viewer_id": viewer_id,
-        "now": now,
-        "window_start": now - timedelta(days=weights.window_days),
-        "habit_half_life": weights.habit_half_life_days,
-        "per_source": weights.per_source_limit,
-    }
+    params = _params(viewer_id, now, weights)
     # A multi-column Core select: run on the connection (sqlmodel's exec wants ORM selects).
     result = await (await session.connection()).execute(statement, params)
     return [
@@ -225,3 +269,69 @@ async def rank_feed(
         )
         for row in result.all()
     ]
+
+
+async def rank_search(
+    session: AsyncSession,
+    *,
+    query: str,
+    viewer_id: int | None,
+    access: ContentAccess,
+    now: datetime,
+    weights: FeedWeights,
+) -> list[tuple[int, float]]:
+    """(content id, score) of the best `weights.limit` matches: text relevance in [0, 1)
+    scaled by the viewer's affinity to the item (followed author, tag weights, habits),
+    under the same access rules and preference filters as the feed."""
+    factors = _factors(SEARCH_CANDIDATES, relevance="k.relevance")
+    learned = factors.c.habit_decayed / (factors.c.habit_decayed + weights.habit_saturation)
+    affinity = sa.func.least(
+        1.0,
+        sa.func.greatest(
+            -1.0,
+            factors.c.tag_sum
+            + learned
+            + sa.case((factors.c.followed_handle.is_not(None), 0.5), else_=0.0),
+        ),
+    )
+    score = (factors.c.relevance * (1 + weights.search_affinity * affinity)).label("score")
+    statement = (
+        sa.select(col(Content.id), score)
+        .select_from(factors.join(Content, col(Content.id) == factors.c.id))
+        .where(access_clause(access), *preference_filters(viewer_id))
+        .order_by(score.desc(), col(Content.id).desc())
+        .limit(weights.limit)
+    )
+    params = {
+        "viewer_id": viewer_id,
+        "now": now,
+        "query": query,
+        **_params(viewer_id, now, weights),
+    }
+    result = await (await session.connection()).execute(statement, params)
+    return [(row.id, float(row.score)) for row in result.all()]
+
+
+async def count_search(
+    session: AsyncSession,
+    *,
+    query: str,
+    viewer_id: int | None,
+    access: ContentAccess,
+    now: datetime,
+) -> int:
+    matches = sa.text(f"contents.search_vector @@ {SEARCH_TSQUERY}").bindparams(
+        _TYPED_PARAMS["query"]
+    )
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(Content)
+        .where(
+            matches,
+            col(Content.listed_at) <= now,
+            access_clause(access),
+            *preference_filters(viewer_id),
+        )
+    )
+    result = await (await session.connection()).execute(statement, {"query": query})
+    return int(result.scalar_one())

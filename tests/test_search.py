@@ -1,0 +1,129 @@
+"""Full-text search: language-aware matching, access rules, mutes, affinity, paging."""
+
+from datetime import UTC, datetime, timedelta
+
+from resolvers.viewer import Viewer
+from tests.factories import make_content, make_user, set_preferences
+
+SEARCH = """query($q: String!, $first: Int, $after: String) {
+  search(query: $q, first: $first, after: $after) {
+    totalCount
+    edges { cursor node { title } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+NOW = datetime.now(UTC)
+
+
+async def found(gql, query, viewer=None, first=50) -> list[str]:
+    data = await gql.data(SEARCH, {"q": query, "first": first}, viewer=viewer)
+    titles = [e["node"]["title"] for e in data["search"]["edges"]]
+    assert data["search"]["totalCount"] == len(titles)
+    return titles
+
+
+async def test_matches_stemmed_words_in_title_and_body(db, gql) -> None:
+    author = await make_user(db)
+    await make_content(db, author, title="Running databases", body="Notes on indexes.", at=NOW)
+    await make_content(db, author, title="Cooking", body="She runs home every day.", at=NOW)
+    await make_content(db, author, title="Unrelated", body="Nothing here.", at=NOW)
+    assert sorted(await found(gql, "run")) == ["Cooking", "Running databases"]
+    assert await found(gql, "index") == ["Running databases"]
+    assert await found(gql, '"runs home"') == ["Cooking"]
+
+
+async def test_title_matches_rank_above_body_matches(db, gql) -> None:
+    author = await make_user(db)
+    await make_content(db, author, title="Something else", body="postgres mentioned once", at=NOW)
+    await make_content(db, author, title="Postgres internals", body="all about it", at=NOW)
+    assert await found(gql, "postgres") == ["Postgres internals", "Something else"]
+
+
+async def test_german_content_matches_german_stems(db, gql) -> None:
+    author = await make_user(db)
+    await make_content(
+        db, author, title="Die Häuser", body="Über alte Häuser.", language="de", at=NOW
+    )
+    assert await found(gql, "Haus") == ["Die Häuser"]
+
+
+async def test_search_applies_access_rules(db, gql) -> None:
+    author = await make_user(db, handle="author")
+    member = await make_user(db)
+    for status, visibility in (
+        ("PUBLISHED", "PUBLIC"),
+        ("PUBLISHED", "MEMBERS"),
+        ("PUBLISHED", "PRIVATE"),
+        ("DRAFT", "PUBLIC"),
+    ):
+        await make_content(
+            db,
+            author,
+            title=f"kafka {status} {visibility}",
+            status=status,
+            visibility=visibility,
+            at=NOW,
+        )
+    assert await found(gql, "kafka") == ["kafka PUBLISHED PUBLIC"]
+    assert sorted(await found(gql, "kafka", Viewer.member(member.id))) == [
+        "kafka PUBLISHED MEMBERS",
+        "kafka PUBLISHED PUBLIC",
+    ]
+
+
+async def test_muted_tags_authors_and_languages_are_not_found(db, gql) -> None:
+    reader = await make_user(db)
+    loud = await make_user(db, handle="loud")
+    other = await make_user(db)
+    await make_content(db, loud, title="graphql by loud", at=NOW)
+    await make_content(db, other, title="graphql crypto", tags=("crypto",), at=NOW)
+    await make_content(db, other, title="graphql auf deutsch", language="de", at=NOW)
+    await make_content(db, other, title="graphql kept", at=NOW)
+    await set_preferences(
+        db, reader, muted_tags=("crypto",), muted_authors=(loud,), languages=("en",)
+    )
+    assert await found(gql, "graphql", Viewer.member(reader.id)) == ["graphql kept"]
+    assert len(await found(gql, "graphql")) == 4, "only the reader's own preferences filter"
+
+
+async def test_affinity_lifts_equally_relevant_results(db, gql) -> None:
+    reader = await make_user(db)
+    author = await make_user(db)
+    await make_content(
+        db, author, title="tuning guide", tags=("mysql",), at=NOW - timedelta(hours=1)
+    )
+    await make_content(
+        db, author, title="tuning guide", tags=("postgres",), at=NOW - timedelta(hours=2)
+    )
+    viewer = Viewer.member(reader.id)
+    data = await gql.data(SEARCH, {"q": "tuning"}, viewer=viewer)
+    first_before = data["search"]["edges"][0]["node"]["title"]
+    await set_preferences(db, reader, weights={"postgres": 0.9, "mysql": -0.5})
+    data = await gql.data(
+        'query { search(query: "tuning") { edges { node { tags { name } } } } }', viewer=viewer
+    )
+    assert [e["node"]["tags"][0]["name"] for e in data["search"]["edges"]] == ["postgres", "mysql"]
+    assert first_before == "tuning guide"
+
+
+async def test_search_pages_without_repeats_and_rejects_other_queries_cursors(db, gql) -> None:
+    author = await make_user(db)
+    for i in range(12):
+        await make_content(db, author, title=f"rust note {i}", at=NOW - timedelta(minutes=i))
+    seen, after = [], None
+    while True:
+        data = await gql.data(SEARCH, {"q": "rust", "first": 5, "after": after})
+        seen += [e["node"]["title"] for e in data["search"]["edges"]]
+        if not data["search"]["pageInfo"]["hasNextPage"]:
+            break
+        after = data["search"]["pageInfo"]["endCursor"]
+    assert sorted(seen) == sorted(f"rust note {i}" for i in range(12))
+    result = await gql.execute(SEARCH, {"q": "note", "first": 5, "after": after})
+    assert result.errors[0].extensions["code"] == "BAD_USER_INPUT"
+
+
+async def test_blank_or_huge_queries_are_bad_input(gql) -> None:
+    for query, words in (("   ", "must not be empty"), ("x" * 201, "at most 200")):
+        result = await gql.execute(SEARCH, {"q": query})
+        assert result.errors[0].extensions["code"] == "BAD_USER_INPUT"
+        assert "`query`" in result.errors[0].message and words in result.errors[0].message
