@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.settings import Settings, load_or_create_secret
@@ -14,7 +15,8 @@ from gateway.settings import Settings, load_or_create_secret
 log = logging.getLogger("gateway")
 
 EMBEDDED_DATABASE = "gateway"
-DEMO_PLAN = {"users": 200, "contents": 2000}
+DEMO_USERS = 200
+DEMO_CONTENTS = 2000
 
 
 def _embedded_url(settings: Settings) -> str:
@@ -47,15 +49,22 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
-async def _seed(url: str, users: int, contents: int, seed: int, *, only_if_empty: bool) -> None:
-    from db.seed import SeedPlan, is_empty, seed_database
+async def _seed(
+    url: str,
+    users: int,
+    contents: int,
+    seed: int,
+    *,
+    only_if_empty: bool,
+    as_of: datetime | None = None,
+) -> None:
+    from db.seed import REFERENCE_TIME, SeedPlan, is_empty, seed_database
     from gateway.progress import ProgressBar
 
     if only_if_empty and not await is_empty(url):
         return
-    report = await seed_database(
-        url, SeedPlan(users=users, contents=contents, seed=seed), progress=ProgressBar()
-    )
+    plan = SeedPlan(users=users, contents=contents, seed=seed, reference=as_of or REFERENCE_TIME)
+    report = await seed_database(url, plan, progress=ProgressBar())
     print(
         f"seeded {report.users:,} users, {report.contents:,} contents, {report.tags:,} tags, "
         f"{report.follows:,} follows, {report.reactions:,} reactions",
@@ -76,8 +85,17 @@ def serve(args: argparse.Namespace) -> None:
         # purpose with `gateway migrate`.
         asyncio.run(_migrate(settings.database_url or ""))
         if settings.seed_demo:
+            # Dated up to today, so the demo feed has fresh content to rank.
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             asyncio.run(
-                _seed(settings.database_url or "", seed=42, only_if_empty=True, **DEMO_PLAN)
+                _seed(
+                    settings.database_url or "",
+                    DEMO_USERS,
+                    DEMO_CONTENTS,
+                    42,
+                    only_if_empty=True,
+                    as_of=today,
+                )
             )
     host = args.host or settings.host
     port = args.port or settings.port
@@ -114,6 +132,7 @@ def seed_command(args: argparse.Namespace) -> None:
             args.contents,
             args.seed,
             only_if_empty=False,
+            as_of=args.as_of,
         )
     )
 
@@ -174,6 +193,15 @@ def schema_command(args: argparse.Namespace) -> None:
     sys.stdout.write(schema.as_str() + "\n")
 
 
+def _date(value: str) -> datetime:
+    if value == "today":
+        return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not YYYY-MM-DD or 'today'") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -190,9 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     seed_parser = commands.add_parser("seed", help="add generated demo data (COPY, fast)")
-    seed_parser.add_argument("--users", type=int, default=DEMO_PLAN["users"])
-    seed_parser.add_argument("--contents", type=int, default=DEMO_PLAN["contents"])
+    seed_parser.add_argument("--users", type=int, default=DEMO_USERS)
+    seed_parser.add_argument("--contents", type=int, default=DEMO_CONTENTS)
     seed_parser.add_argument("--seed", type=int, default=42, help="same seed, same data")
+    seed_parser.add_argument(
+        "--as-of",
+        type=_date,
+        help="date (YYYY-MM-DD or 'today') the data ends at; default 2026-01-01, so the same "
+        "--seed writes the same rows on any day",
+    )
     seed_parser.set_defaults(run=seed_command)
 
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=schema_command)

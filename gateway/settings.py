@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     token_ttl_hours: float = Field(default=168.0, gt=0, validation_alias="GATEWAY_TOKEN_TTL_HOURS")
 
     # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
-    rank_followed_author: float = Field(default=1.0, validation_alias="GATEWAY_RANK_FOLLOWED_AUTHOR")
+    rank_followed_author: float = Field(
+        default=1.0, validation_alias="GATEWAY_RANK_FOLLOWED_AUTHOR"
+    )
     rank_tag: float = Field(default=1.0, validation_alias="GATEWAY_RANK_TAG")
     rank_habit: float = Field(default=0.6, validation_alias="GATEWAY_RANK_HABIT")
     rank_popularity: float = Field(default=0.5, validation_alias="GATEWAY_RANK_POPULARITY")
@@ -46,7 +48,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, validation_alias="GATEWAY_RANK_HABIT_HALF_LIFE_DAYS"
     )
     rank_window_days: int = Field(default=30, gt=0, validation_alias="GATEWAY_RANK_WINDOW_DAYS")
-    rank_walk_size: int = Field(default=500, gt=0, le=5000, validation_alias="GATEWAY_RANK_WALK_SIZE")
+    rank_walk_size: int = Field(
+        default=500, gt=0, le=5000, validation_alias="GATEWAY_RANK_WALK_SIZE"
+    )
 
     @property
     def production(self) -> bool:
