@@ -221,17 +221,10 @@ def _params(viewer_id: int | None, now: datetime, weights: FeedWeights) -> dict[
     }
 
 
-async def rank_feed(
-    session: AsyncSession,
-    *,
-    viewer_id: int | None,
-    access: ContentAccess,
-    now: datetime,
-    weights: FeedWeights,
-) -> list[RankedRow]:
-    """The viewer's top `weights.limit` items, best first. Muted tags and authors and
-    languages the viewer did not choose are filtered out, never ranked low; so is the
-    viewer's own content."""
+def feed_statement(
+    *, viewer_id: int | None, access: ContentAccess, now: datetime, weights: FeedWeights
+) -> tuple[Any, dict[str, Any]]:
+    """The ranking statement and its parameters (bench/ EXPLAINs exactly this)."""
     factors = _factors(FEED_CANDIDATES, relevance="0")
     score = score_expression(factors, weights, now).label("score")
     conditions = [access_clause(access), *preference_filters(viewer_id)]
@@ -253,7 +246,21 @@ async def rank_feed(
         .order_by(score.desc(), col(Content.id).desc())
         .limit(weights.limit)
     )
-    params = _params(viewer_id, now, weights)
+    return statement, _params(viewer_id, now, weights)
+
+
+async def rank_feed(
+    session: AsyncSession,
+    *,
+    viewer_id: int | None,
+    access: ContentAccess,
+    now: datetime,
+    weights: FeedWeights,
+) -> list[RankedRow]:
+    """The viewer's top `weights.limit` items, best first. Muted tags and authors and
+    languages the viewer did not choose are filtered out, never ranked low; so is the
+    viewer's own content."""
+    statement, params = feed_statement(viewer_id=viewer_id, access=access, now=now, weights=weights)
     # A multi-column Core select: run on the connection (sqlmodel's exec wants ORM selects).
     result = await (await session.connection()).execute(statement, params)
     return [
@@ -271,18 +278,14 @@ async def rank_feed(
     ]
 
 
-async def rank_search(
-    session: AsyncSession,
+def search_statement(
     *,
     query: str,
     viewer_id: int | None,
     access: ContentAccess,
     now: datetime,
     weights: FeedWeights,
-) -> list[tuple[int, float]]:
-    """(content id, score) of the best `weights.limit` matches: text relevance in [0, 1)
-    scaled by the viewer's affinity to the item (followed author, tag weights, habits),
-    under the same access rules and preference filters as the feed."""
+) -> tuple[Any, dict[str, Any]]:
     factors = _factors(SEARCH_CANDIDATES, relevance="k.relevance")
     learned = factors.c.habit_decayed / (factors.c.habit_decayed + weights.habit_saturation)
     affinity = sa.func.least(
