@@ -305,12 +305,24 @@ def search_statement(
         .order_by(score.desc(), col(Content.id).desc())
         .limit(weights.limit)
     )
-    params = {
-        "viewer_id": viewer_id,
-        "now": now,
-        "query": query,
-        **_params(viewer_id, now, weights),
-    }
+    return statement, {"query": query, **_params(viewer_id, now, weights)}
+
+
+async def rank_search(
+    session: AsyncSession,
+    *,
+    query: str,
+    viewer_id: int | None,
+    access: ContentAccess,
+    now: datetime,
+    weights: FeedWeights,
+) -> list[tuple[int, float]]:
+    """(content id, score) of the best `weights.limit` matches: text relevance in [0, 1)
+    scaled by the viewer's affinity to the item (followed author, tag weights, habits),
+    under the same access rules and preference filters as the feed."""
+    statement, params = search_statement(
+        query=query, viewer_id=viewer_id, access=access, now=now, weights=weights
+    )
     result = await (await session.connection()).execute(statement, params)
     return [(row.id, float(row.score)) for row in result.all()]
 
