@@ -28,40 +28,32 @@ class ClassifyErrors(MaskErrors):
             return error
         if isinstance(original, DatabaseUnavailable):
             log.warning("database unavailable (request %s): %s", self._request_id(), original)
-            return _relocate(ServiceUnavailable(), error)
+            unavailable = ServiceUnavailable()
+            return _relocate(error, unavailable.message, unavailable.extensions or {})
         if original is None:
             # Raised by parsing or validation: the document itself is wrong.
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={**(error.extensions or {}), "code": BadUserInput.code},
-            )
+            extensions = {**(error.extensions or {}), "code": BadUserInput.code}
+            return _relocate(error, error.message, extensions)
         request_id = self._request_id()
         log.error("unexpected error (request %s)", request_id, exc_info=original)
-        return GraphQLError(
-            INTERNAL_MESSAGE,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        return _relocate(
+            error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self._classify(error) for error in errors]
 
 
-def _relocate(replacement: GatewayError, error: GraphQLError) -> GraphQLError:
+def _relocate(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    """A new error at the same place in the document and the result, with no trace of
+    the original exception."""
     return GraphQLError(
-        replacement.message,
+        message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions=replacement.extensions,
+        extensions=extensions,
     )
 
 

@@ -7,7 +7,7 @@ re-preferred meanwhile. Content that became invisible to the viewer is left out.
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,21 +33,8 @@ class RankedContent:
 
 
 def feed_weights(weights: ranking.RankingWeights) -> FeedWeights:
-    return FeedWeights(
-        followed_author=weights.followed_author,
-        tag=weights.tag,
-        habit=weights.habit,
-        popularity=weights.popularity,
-        freshness=weights.freshness,
-        fresh_half_life_hours=weights.fresh_half_life_hours,
-        habit_half_life_days=weights.habit_half_life_days,
-        habit_saturation=weights.habit_saturation,
-        popular_reference=weights.popular_reference,
-        search_affinity=weights.search_affinity,
-        window_days=weights.window_days,
-        per_source_limit=weights.per_source_limit,
-        limit=weights.walk_size,
-    )
+    shared = {f.name: getattr(weights, f.name) for f in fields(FeedWeights) if f.name != "limit"}
+    return FeedWeights(**shared, limit=weights.walk_size)
 
 
 def factors_of(row: RankedRow, weights: ranking.RankingWeights) -> ranking.Factors:
