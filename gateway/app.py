@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from db.notify import EventBus
 from db.session import Database, create_engine
 from gateway.auth import Passwords, Tokens
 from gateway.errors import ClassifyErrors
@@ -23,9 +24,13 @@ from schema import build_schema
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, database: Database | None = None, bus: EventBus | None = None
+) -> Starlette:
     """The gateway. `settings.database_url` must be resolved (the CLI starts an embedded
-    server when none is configured); tests may hand in a `database` of their own."""
+    server when none is configured); tests may hand in a `database` and `bus` of their own."""
+    if bus is None and settings.database_url:
+        bus = EventBus(settings.database_url)
     if database is None:
         if not settings.database_url:
             raise ValueError("create_app needs settings.database_url or a database")
@@ -45,13 +50,19 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         passwords=Passwords(),
         tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
         ranking=settings.ranking(),
+        bus=bus,
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if bus is not None:
+            bus.start()
         yield
+        if bus is not None:
+            # Subscriptions complete before the sockets close.
+            await bus.stop()
         await database.dispose()
 
     app = Starlette(
@@ -66,6 +77,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         lifespan=lifespan,
     )
     app.state.database = database
+    app.state.bus = bus
     return app
 
 

@@ -67,8 +67,9 @@ class Tokens:
         }
         return IssuedToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), expires)
 
-    def claims(self, token: str) -> tuple[int, int]:
-        """(user id, token version); Unauthenticated when forged, malformed or expired."""
+    def claims(self, token: str) -> tuple[int, int, datetime]:
+        """(user id, token version, expiry); Unauthenticated when forged, malformed or
+        expired."""
         try:
             claims = jwt.decode(
                 token,
@@ -77,24 +78,33 @@ class Tokens:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "iss"]},
             )
-            return int(claims["sub"]), int(claims["tv"])
+            expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+            return int(claims["sub"]), int(claims["tv"]), expires
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("The token has expired: sign in again.") from None
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             raise Unauthenticated("The token is not valid: sign in again.") from None
 
 
-async def viewer_from_header(header: str | None, *, tokens: Tokens, db: Database) -> Viewer:
-    """Anonymous without a header; otherwise the token's user, or Unauthenticated: a bad,
-    expired or revoked token never degrades to anonymous."""
+async def authenticate(
+    header: str | None, *, tokens: Tokens, db: Database
+) -> tuple[Viewer, datetime | None]:
+    """The viewer and when their token expires: anonymous (no expiry) without a header;
+    otherwise the token's user, or Unauthenticated: a bad, expired or revoked token never
+    degrades to anonymous."""
     if header is None or not header.strip():
-        return Viewer.anonymous()
+        return Viewer.anonymous(), None
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send the token as `Authorization: Bearer <token>`.")
-    user_id, version = tokens.claims(token.strip())
+    user_id, version, expires = tokens.claims(token.strip())
     async with db.session() as session:
         state = await get_token_state(session, user_id)
     if state is None or state.token_version != version:
         raise Unauthenticated("The token has been revoked: sign in again.")
-    return Viewer(id=user_id, role=state.role)
+    return Viewer(id=user_id, role=state.role), expires
+
+
+async def viewer_from_header(header: str | None, *, tokens: Tokens, db: Database) -> Viewer:
+    viewer, _ = await authenticate(header, tokens=tokens, db=db)
+    return viewer

@@ -1,5 +1,6 @@
 """GraphQL over HTTP and WebSocket at /graphql, on strawberry's ASGI view."""
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -8,11 +9,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.types.unset import UNSET, UnsetType
 
 from db.errors import DatabaseUnavailable
+from db.notify import EventBus
 from db.session import Database
-from gateway.auth import Passwords, Tokens, viewer_from_header
+from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.errors import error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.request_id import request_id_of
@@ -42,8 +46,17 @@ class GraphQLView(GraphQL[Context, None]):
         ranking: RankingWeights,
         max_page_size: int,
         explorer: bool,
+        bus: EventBus | None = None,
+        connection_init_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if explorer else None)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if explorer else None,
+            connection_init_wait_timeout=connection_init_timeout,
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+        self.bus = bus
         self.database = database
         self.cursors = cursors
         self.passwords = passwords
@@ -73,6 +86,25 @@ class GraphQLView(GraphQL[Context, None]):
             scope.setdefault("state", {})["viewer"] = viewer
         await super().__call__(scope, receive, send)
 
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """The viewer of a WebSocket connection comes in connection_init's payload as
+        {"authorization": "Bearer <token>"}; a bad one refuses the connection (4403)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("authorization") or params.get("Authorization")
+        try:
+            viewer, expires_at = await authenticate(
+                header if isinstance(header, str) else None, tokens=self.tokens, db=self.database
+            )
+        except Unauthenticated as error:
+            raise ConnectionRejectionError({"message": error.message}) from None
+        except DatabaseUnavailable:
+            raise ConnectionRejectionError({"message": ServiceUnavailable().message}) from None
+        context.viewer = viewer
+        context.token_expires_at = expires_at
+        context.refresh_loaders()
+        acknowledged: UnsetType = UNSET
+        return acknowledged
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = request.scope.get("state", {}).get("viewer") or Viewer.anonymous()
         return create_context(
@@ -84,6 +116,7 @@ class GraphQLView(GraphQL[Context, None]):
             ranking=self.ranking,
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
+            bus=self.bus,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

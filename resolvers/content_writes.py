@@ -105,6 +105,7 @@ async def publish_content(ctx: Context, global_id: str) -> Content:
             return
         if await writes.publish_content(session, content):
             await writes.notify_followers_of_content(session, content)
+        await writes.announce_published(session, content)
 
     return await _change(
         ctx,

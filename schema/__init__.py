@@ -10,6 +10,7 @@ from schema.content import Content
 from schema.mutations import Mutation
 from schema.notifications import Notification
 from schema.root import Query
+from schema.subscriptions import Subscription
 from schema.tags import Tag
 from schema.users import User
 
@@ -26,6 +27,7 @@ def build_schema(*, extensions: list[Any] | None = None) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Content, User, Tag, Notification],
         extensions=extensions or [],
     )

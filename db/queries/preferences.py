@@ -1,12 +1,13 @@
 """Reads of a user's saved preferences."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.tables import FollowedTag, MutedAuthor, MutedTag, Preferences, Tag, User
+from db.tables import ContentTag, FollowedTag, MutedAuthor, MutedTag, Preferences, Tag, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +51,19 @@ async def get_preferences(session: AsyncSession, user_id: int) -> PreferencesVie
         languages=list(saved.languages),
         updated_at=saved.updated_at,
     )
+
+
+async def viewers_muting(
+    session: AsyncSession, viewer_ids: Sequence[int], *, content_id: int, author_id: int
+) -> set[int]:
+    """Which of `viewer_ids` muted the content's author or one of its tags."""
+    by_tag = (
+        select(MutedTag.user_id)
+        .join(ContentTag, col(ContentTag.tag_id) == col(MutedTag.tag_id))
+        .where(col(ContentTag.content_id) == content_id, col(MutedTag.user_id).in_(viewer_ids))
+    )
+    by_author = select(MutedAuthor.user_id).where(
+        col(MutedAuthor.author_id) == author_id, col(MutedAuthor.user_id).in_(viewer_ids)
+    )
+    rows = await session.exec(by_tag.union(by_author))  # type: ignore[call-overload]
+    return {int(row[0]) for row in rows.all()}

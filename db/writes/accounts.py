@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.notify import emit
 from db.tables import User
 
 
@@ -38,9 +39,11 @@ async def set_password_hash(session: AsyncSession, user_id: int, password_hash: 
 
 
 async def bump_token_version(session: AsyncSession, user_id: int) -> None:
-    """Revokes every token issued to the user so far."""
+    """Revokes every token issued to the user so far, and ends the live subscriptions
+    those tokens opened, in every gateway process."""
     await session.exec(
         sa.update(User)
         .where(col(User.id) == user_id)
         .values(token_version=User.token_version + 1, updated_at=sa.func.now())
     )
+    await emit(session, {"type": "token_revoked", "user": user_id})

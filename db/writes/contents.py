@@ -8,8 +8,9 @@ from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.notify import CHANNEL, emit
 from db.queries.access import ContentAccess, access_clause
-from db.tables import Content, ContentTag, Follow, Notification
+from db.tables import Content, ContentTag
 from db.writes.tags import ensure_tags
 
 
@@ -89,16 +90,29 @@ async def delete_content(session: AsyncSession, content: Content) -> None:
 
 
 async def notify_followers_of_content(session: AsyncSession, content: Content) -> int:
-    """One NEW_CONTENT_FROM_FOLLOWED per follower of the author, in one statement."""
-    followers = select(
-        col(Follow.follower_id),
-        sa.literal("NEW_CONTENT_FROM_FOLLOWED"),
-        sa.literal(content.author_id),
-        sa.literal(content.id),
-    ).where(col(Follow.followee_id) == content.author_id)
-    result = await session.exec(
-        sa.insert(Notification).from_select(
-            ["recipient_id", "kind", "actor_id", "content_id"], followers
+    """One NEW_CONTENT_FROM_FOLLOWED per follower of the author, each announced to its
+    recipient's live subscriptions, in one statement however many followers there are."""
+    statement = sa.text(
+        """
+        WITH inserted AS (
+          INSERT INTO notifications (recipient_id, kind, actor_id, content_id)
+          SELECT follower_id, 'NEW_CONTENT_FROM_FOLLOWED', :author_id, :content_id
+          FROM follows WHERE followee_id = :author_id
+          RETURNING id, recipient_id
         )
+        SELECT count(pg_notify(:channel, json_build_object(
+                 'type', 'notification', 'id', id, 'recipient', recipient_id)::text))
+        FROM inserted
+        """
     )
-    return int(result.rowcount or 0)
+    result = await (await session.connection()).execute(
+        statement, {"author_id": content.author_id, "content_id": content.id, "channel": CHANNEL}
+    )
+    return int(result.scalar_one())
+
+
+async def announce_published(session: AsyncSession, content: Content) -> None:
+    """Tells live subscriptions (contentPublished) once the publication commits."""
+    await emit(
+        session, {"type": "content_published", "id": content.id, "author": content.author_id}
+    )

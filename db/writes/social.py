@@ -5,6 +5,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.notify import emit
 from db.tables import Follow, Notification, Reaction
 
 
@@ -51,7 +52,10 @@ async def insert_notification(
     actor_id: int | None = None,
     content_id: int | None = None,
 ) -> None:
-    session.add(
-        Notification(recipient_id=recipient_id, kind=kind, actor_id=actor_id, content_id=content_id)
+    """Writes the notification and announces it to its recipient's live subscriptions."""
+    notification = Notification(
+        recipient_id=recipient_id, kind=kind, actor_id=actor_id, content_id=content_id
     )
+    session.add(notification)
     await session.flush()
+    await emit(session, {"type": "notification", "id": notification.id, "recipient": recipient_id})

@@ -1,0 +1,168 @@
+"""Live subscriptions: events from the bus, filtered and resolved as each subscriber's
+viewer. Work that is the same for many subscribers (the content row for an access class,
+which subscribers muted it) is done once per event per process."""
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from db.notify import Closed, EventBus, Overflow
+from db.queries import contents as content_queries
+from db.queries import notifications as notification_queries
+from db.queries.access import ContentAccess
+from db.queries.preferences import viewers_muting
+from db.session import Database
+from db.tables import Content, Notification
+from resolvers import policy, validation
+from resolvers.context import Context
+from resolvers.errors import ServiceUnavailable, Unauthenticated, require_viewer_id
+
+MAX_SUBSCRIBED_TAGS = 50
+
+
+class SlowConsumer(ServiceUnavailable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.message = "This subscription fell too far behind and was ended: subscribe again."
+
+
+@dataclasses.dataclass(eq=False)
+class PublishedEvent:
+    """What every subscriber of one contentPublished event shares."""
+
+    db: Database
+    content_id: int
+    author_id: int
+    rows: DataLoader[ContentAccess, Content | None] = dataclasses.field(init=False)
+    muted: DataLoader[int, bool] = dataclasses.field(init=False)
+    tag_names: "asyncio.Task[set[str]] | None" = None
+
+    def __post_init__(self) -> None:
+        async def rows(accesses: Sequence[ContentAccess]) -> list[Content | None]:
+            # One query per distinct access class, not per socket.
+            found: list[Content | None] = []
+            for access in accesses:
+                async with self.db.session() as session:
+                    (row,) = await content_queries.contents_by_id(
+                        session, [self.content_id], access=access
+                    )
+                found.append(row)
+            return found
+
+        async def muted(viewer_ids: Sequence[int]) -> list[bool]:
+            async with self.db.session() as session:
+                muting = await viewers_muting(
+                    session, viewer_ids, content_id=self.content_id, author_id=self.author_id
+                )
+            return [v in muting for v in viewer_ids]
+
+        self.rows = DataLoader(load_fn=rows)
+        self.muted = DataLoader(load_fn=muted)
+
+    async def tags(self) -> set[str]:
+        if self.tag_names is None:
+            self.tag_names = asyncio.ensure_future(self._tags())
+        return await self.tag_names
+
+    async def _tags(self) -> set[str]:
+        async with self.db.session() as session:
+            (found,) = await content_queries.tags_by_content_id(session, [self.content_id])
+        return {tag.name for tag in found}
+
+
+def _access_class(ctx: Context, author_id: int) -> ContentAccess:
+    """The viewer's access, reduced to what matters for this author's content: whose
+    content it is decides only for its author, so every other member shares a class."""
+    access = policy.content_filter(ctx.viewer)
+    if access.author_id is not None and access.author_id != author_id:
+        access = dataclasses.replace(access, author_id=None)
+    return access
+
+
+async def _events(
+    ctx: Context, bus: EventBus, accepts: Callable[[dict[str, Any]], bool]
+) -> AsyncIterator[dict[str, Any]]:
+    """The accepted events until the subscription must end: the viewer's token expired
+    or was revoked (logout, anywhere), the subscriber fell behind, or the bus stopped."""
+    viewer_id = ctx.viewer.id
+
+    def wanted(event: dict[str, Any]) -> bool:
+        revoked = event.get("type") == "token_revoked" and event.get("user") == viewer_id
+        return revoked or accepts(event)
+
+    with bus.subscribe(wanted) as subscriber:
+        events = aiter(subscriber)
+        while True:
+            timeout = None
+            if ctx.token_expires_at is not None:
+                timeout = (ctx.token_expires_at - datetime.now(UTC)).total_seconds()
+                if timeout <= 0:
+                    raise Unauthenticated("The token has expired: sign in again.")
+            try:
+                event = await asyncio.wait_for(anext(events), timeout)
+            except TimeoutError:
+                raise Unauthenticated("The token has expired: sign in again.") from None
+            except Overflow:
+                raise SlowConsumer() from None
+            except (Closed, StopAsyncIteration):
+                return
+            if event.get("type") == "token_revoked" and viewer_id is not None:
+                raise Unauthenticated("The token has been revoked: sign in again.")
+            yield event
+
+
+def _bus(ctx: Context) -> EventBus:
+    if ctx.bus is None:
+        raise ServiceUnavailable()
+    return ctx.bus
+
+
+async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterator[Content]:
+    """Each newly published content the viewer may see and has not muted; with `tags`,
+    only content carrying one of them."""
+    wanted = (
+        set(validation.tag_names(tags, field="tags", maximum=MAX_SUBSCRIBED_TAGS)) if tags else None
+    )
+    bus = _bus(ctx)
+
+    def accepts(event: dict[str, Any]) -> bool:
+        return event.get("type") == "content_published"
+
+    async for event in _events(ctx, bus, accepts):
+        content_id, author_id = int(event["id"]), int(event["author"])
+        shared = bus.shared(
+            ("content_published", content_id),
+            lambda: PublishedEvent(ctx.db, content_id, author_id),  # noqa: B023 - used at once
+        )
+        row = await shared.rows.load(_access_class(ctx, author_id))
+        if row is None or row.status != "PUBLISHED":
+            continue
+        if wanted is not None and not (wanted & await shared.tags()):
+            continue
+        if ctx.viewer.id is not None and await shared.muted.load(ctx.viewer.id):
+            continue
+        loaders = ctx.refresh_loaders()
+        loaders.content_by_id.prime(content_id, row)
+        yield row
+
+
+async def notifications(ctx: Context) -> AsyncIterator[Notification]:
+    """The viewer's own notifications as they are written."""
+    viewer_id = require_viewer_id(ctx.viewer.id, "receive notifications")
+    bus = _bus(ctx)
+
+    def accepts(event: dict[str, Any]) -> bool:
+        return event.get("type") == "notification" and event.get("recipient") == viewer_id
+
+    async for event in _events(ctx, bus, accepts):
+        async with ctx.db.session() as session:
+            (found,) = await notification_queries.notifications_by_id(
+                session, [int(event["id"])], recipient_id=viewer_id
+            )
+        if found is not None:
+            ctx.refresh_loaders()
+            yield found
