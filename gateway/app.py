@@ -51,6 +51,7 @@ def create_app(
         tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
         ranking=settings.ranking(),
         bus=bus,
+        connection_init_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
     )
@@ -68,7 +69,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/readyz", readyz_endpoint(database)),
+            Route("/readyz", readyz_endpoint(database, bus)),
             asset_route(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

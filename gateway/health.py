@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse
 
 from db import migrate
 from db.errors import DatabaseUnavailable
+from db.notify import EventBus
 from db.session import Database
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,9 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def readyz_endpoint(database: Database) -> Callable[[Request], Awaitable[JSONResponse]]:
+def readyz_endpoint(
+    database: Database, bus: EventBus | None = None
+) -> Callable[[Request], Awaitable[JSONResponse]]:
     head = migrate.head_revision()
 
     async def readyz(request: Request) -> JSONResponse:
@@ -33,6 +36,9 @@ def readyz_endpoint(database: Database) -> Callable[[Request], Awaitable[JSONRes
         if current != head:
             reason = f"database is at migration {current}, this gateway needs {head}: run `gateway migrate`"
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
-        return JSONResponse({"status": "ready", "migration": current})
+        # Live updates degrade while the LISTEN connection reconnects; queries do not,
+        # so readiness reports it without failing on it.
+        events = "off" if bus is None else ("listening" if bus.listening else "reconnecting")
+        return JSONResponse({"status": "ready", "migration": current, "events": events})
 
     return readyz

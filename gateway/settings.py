@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, validation_alias="GATEWAY_DB_POOL_SIZE")
     db_connect_timeout: float = Field(default=5.0, validation_alias="GATEWAY_DB_CONNECT_TIMEOUT")
     token_ttl_hours: float = Field(default=168.0, gt=0, validation_alias="GATEWAY_TOKEN_TTL_HOURS")
+    ws_connection_init_timeout: float = Field(
+        default=10.0, gt=0, validation_alias="GATEWAY_WS_CONNECTION_INIT_TIMEOUT"
+    )
 
     # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
     rank_followed_author: float = Field(

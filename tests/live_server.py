@@ -1,0 +1,138 @@
+"""Real gateway processes (uvicorn) on 127.0.0.1 for tests that need several of them, and
+a small graphql-transport-ws client."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayProcess:
+    def __init__(self, database_url: str, secret: str, log_path: Path, **settings: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "GATEWAY_"))
+        }
+        env |= {"DATABASE_URL": database_url, "GATEWAY_SECRET_KEY": secret, **settings}
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", "gateway.app:create_app_from_env",
+                    "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+                    "--timeout-graceful-shutdown", "5",
+                ],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited:\n{self.log_path.read_text()}")
+            try:
+                body = httpx.get(f"{self.url}/readyz", timeout=2).json()
+                if body.get("events") == "listening":
+                    return
+            except (httpx.TransportError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gateway not ready:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+            headers=headers, timeout=30,
+        )  # fmt: skip
+        body = response.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+
+class TransportWsClient:
+    """graphql-transport-ws, as a client speaks it."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+
+    @classmethod
+    async def open(
+        cls, url: str, token: str | None = None, protocol: str = "graphql-transport-ws"
+    ) -> "TransportWsClient":
+        socket = await connect(url, subprotocols=[protocol])  # type: ignore[list-item]
+        client = cls(socket)
+        payload = {"authorization": f"Bearer {token}"} if token else {}
+        await client.send({"type": "connection_init", "payload": payload})
+        return client
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.socket.send(json.dumps(message))
+
+    async def receive(self, within: float = 10) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.socket.recv(), within)))
+
+    async def receive_type(self, *types: str, within: float = 10) -> dict[str, Any]:
+        """The next message of one of `types`, skipping keep-alive pings."""
+        while True:
+            message = await self.receive(within)
+            if message["type"] == "ping":
+                await self.send({"type": "pong"})
+                continue
+            if message["type"] in types:
+                return message
+            raise AssertionError(f"expected {types}, got {message}")
+
+    async def subscribe(
+        self, op_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        await self.send(
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": query, "variables": variables or {}},
+            }
+        )
+
+    async def nothing_for(self, seconds: float) -> None:
+        """Asserts that no data arrives for a while (pings are fine)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                message = await self.receive(within=left)
+            except TimeoutError:
+                return
+            assert message["type"] in ("ping", "pong"), message
+
+    async def close(self) -> None:
+        await self.socket.close()

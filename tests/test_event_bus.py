@@ -1,0 +1,91 @@
+"""The event bus itself: events leave only with a commit, and a subscriber that cannot
+keep up is cut off without holding up the others."""
+
+import asyncio
+
+import pytest
+
+from db.notify import EventBus, Overflow, emit
+from db.session import Database, create_engine
+from resolvers import content_writes
+from resolvers.ids import encode_id
+from resolvers.viewer import Viewer
+from tests.conftest import GraphQLClient
+from tests.factories import make_content, make_user
+
+
+@pytest.fixture
+async def live(fresh_database_url):
+    engine = create_engine(fresh_database_url)
+    bus = EventBus(fresh_database_url, queue_size=5)
+    bus.start()
+    await asyncio.wait_for(bus.wait_listening(), 10)
+    yield Database(engine), bus
+    await bus.stop()
+    await engine.dispose()
+
+
+async def _drain(subscriber, seconds: float = 0.5) -> list[dict]:
+    received = []
+
+    async def collect() -> None:
+        async for event in subscriber:
+            received.append(event)
+
+    task = asyncio.create_task(collect())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    return received
+
+
+async def test_a_rolled_back_publish_emits_nothing(live, monkeypatch) -> None:
+    db, bus = live
+    author = await make_user(db)
+    draft = await make_content(db, author, status="DRAFT")
+    client = GraphQLClient(db)
+    publish = "mutation($id: ID!) { publishContent(id: $id) { status } }"
+    original = content_writes.writes.announce_published
+
+    async def announce_then_fail(session, content):
+        await original(session, content)
+        raise RuntimeError("the transaction fails after the NOTIFY was queued")
+
+    with bus.subscribe(lambda event: event["type"] == "content_published") as subscriber:
+        monkeypatch.setattr(content_writes.writes, "announce_published", announce_then_fail)
+        failed = await client.execute(
+            publish, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(author.id)
+        )
+        assert failed.errors[0].extensions["code"] == "INTERNAL_SERVER_ERROR"
+        assert await _drain(subscriber) == [], "nothing leaves with a rolled-back write"
+
+        monkeypatch.setattr(content_writes.writes, "announce_published", original)
+        await client.data(
+            publish, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(author.id)
+        )
+        assert await _drain(subscriber) == [
+            {"type": "content_published", "id": draft.id, "author": author.id}
+        ]
+
+
+async def test_a_slow_subscriber_is_cut_off_and_others_keep_up(live) -> None:
+    db, bus = live
+    with bus.subscribe(lambda e: True) as slow, bus.subscribe(lambda e: True) as fast:
+        received = []
+
+        async def keep_up() -> None:
+            async for event in fast:
+                received.append(event["n"])
+
+        reader = asyncio.create_task(keep_up())
+        for n in range(20):
+            async with db.session() as session:
+                await emit(session, {"type": "test", "n": n})
+                await session.commit()
+        await asyncio.sleep(0.5)
+        reader.cancel()
+        assert received == list(range(20))
+        assert slow.overflowed
+        with pytest.raises(Overflow):
+            async for _ in slow:
+                pass
+        assert slow.queue.qsize() == 0, "a cut-off subscriber holds no backlog"

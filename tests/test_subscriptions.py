@@ -1,0 +1,268 @@
+"""Live updates with real gateway processes: a subscriber on one process hears what is
+published through another, filtered for its viewer; the protocols' rules hold."""
+
+import asyncio
+import itertools
+import time
+
+import asyncpg
+import httpx
+import pytest
+
+from db.embedded import asyncpg_dsn
+from tests.conftest import TEST_SECRET, FreshDatabases
+from tests.live_server import GatewayProcess, TransportWsClient
+
+pytestmark = pytest.mark.slow
+
+PUBLISHED = "subscription($tags: [String!]) { contentPublished(tags: $tags) { title visibility tags { name } viewerHasReacted author { handle } } }"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+async def cluster(server_url, template_url, tmp_path_factory):
+    databases = FreshDatabases(server_url)
+    url = await databases.create()
+    logs = tmp_path_factory.mktemp("gateways")
+    a = GatewayProcess(url, TEST_SECRET, logs / "a.log", GATEWAY_WS_CONNECTION_INIT_TIMEOUT="1")
+    b = GatewayProcess(url, TEST_SECRET, logs / "b.log")
+    try:
+        await asyncio.to_thread(a.wait_ready)
+        await asyncio.to_thread(b.wait_ready)
+        yield a, b, url
+    finally:
+        a.stop()
+        b.stop()
+        await databases.drop_all()
+
+
+def register(gateway: GatewayProcess, handle: str | None = None) -> tuple[str, str]:
+    handle = handle or f"person_{next(_names)}"
+    data = gateway.graphql(
+        "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+        {
+            "i": {
+                "handle": handle,
+                "email": f"{handle}@example.com",
+                "password": "long enough password",
+                "displayName": handle,
+            }
+        },
+    )
+    return handle, data["register"]["token"]
+
+
+def publish(
+    gateway: GatewayProcess,
+    token: str,
+    title: str,
+    *,
+    visibility: str = "PUBLIC",
+    tags: tuple[str, ...] = (),
+) -> str:
+    created = gateway.graphql(
+        "mutation($i: CreateContentInput!) { createContent(input: $i) { id } }",
+        {"i": {"title": title, "body": "body", "visibility": visibility, "tags": list(tags)}},
+        token,
+    )["createContent"]["id"]
+    gateway.graphql("mutation($id: ID!) { publishContent(id: $id) { id } }", {"id": created}, token)
+    return created
+
+
+async def subscribed(
+    gateway: GatewayProcess, query: str, variables=None, token=None, op="1"
+) -> TransportWsClient:
+    client = await TransportWsClient.open(gateway.ws_url, token)
+    assert (await client.receive_type("connection_ack"))["type"] == "connection_ack"
+    await client.subscribe(op, query, variables)
+    # Give the subscription a moment to reach the bus before anything is published.
+    await asyncio.sleep(0.3)
+    return client
+
+
+async def test_a_subscriber_on_one_process_hears_a_publish_through_another(cluster) -> None:
+    a, b, _ = cluster
+    _, author = register(b)
+    reader_handle, reader = register(b)
+    client = await subscribed(a, PUBLISHED, token=reader)
+    try:
+        await asyncio.to_thread(publish, b, author, "hello from b", tags=("news",))
+        message = await client.receive_type("next")
+        assert message["id"] == "1"
+        node = message["payload"]["data"]["contentPublished"]
+        assert node["title"] == "hello from b" and node["tags"] == [{"name": "news"}]
+        assert node["viewerHasReacted"] is False
+    finally:
+        await client.close()
+    assert reader_handle
+
+
+async def test_events_are_filtered_for_each_viewer(cluster) -> None:
+    a, b, _ = cluster
+    _, author = register(b)
+    _, member = register(b)
+    _, muting = register(b)
+    b.graphql(
+        'mutation { updatePreferences(input: {mutedTags: ["noise"]}) { mutedTags { name } } }',
+        token=muting,
+    )
+    anonymous_client = await subscribed(a, PUBLISHED)
+    member_client = await subscribed(a, PUBLISHED, token=member)
+    muting_client = await subscribed(a, PUBLISHED, token=muting)
+    tagged_client = await subscribed(a, PUBLISHED, {"tags": ["#Rare"]}, token=member)
+    try:
+        await asyncio.to_thread(
+            publish, b, author, "for members", visibility="MEMBERS", tags=("noise",)
+        )
+        await asyncio.to_thread(publish, b, author, "private", visibility="PRIVATE")
+        await asyncio.to_thread(publish, b, author, "rare and public", tags=("rare",))
+        member_titles = [
+            (await member_client.receive_type("next"))["payload"]["data"]["contentPublished"][
+                "title"
+            ]
+            for _ in range(2)
+        ]
+        assert member_titles == ["for members", "rare and public"]
+        anon = await anonymous_client.receive_type("next")
+        assert anon["payload"]["data"]["contentPublished"]["title"] == "rare and public"
+        muted = await muting_client.receive_type("next")
+        assert muted["payload"]["data"]["contentPublished"]["title"] == "rare and public"
+        tagged = await tagged_client.receive_type("next")
+        assert tagged["payload"]["data"]["contentPublished"]["title"] == "rare and public"
+        for client in (member_client, anonymous_client, muting_client, tagged_client):
+            await client.nothing_for(0.5)
+    finally:
+        for client in (anonymous_client, member_client, muting_client, tagged_client):
+            await client.close()
+
+
+async def test_notifications_need_sign_in_per_operation_and_arrive_live(cluster) -> None:
+    a, b, _ = cluster
+    star, star_token = register(b)
+    _, fan = register(b)
+    anonymous = await subscribed(a, "subscription { notifications { kind } }")
+    try:
+        refused = await anonymous.receive_type("next")
+        assert refused["payload"]["data"] is None
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert (await anonymous.receive_type("complete"))["id"] == "1"
+        # The socket stays usable for what anonymous viewers may do.
+        await anonymous.subscribe("2", PUBLISHED)
+        await anonymous.nothing_for(0.2)
+    finally:
+        await anonymous.close()
+    client = await subscribed(
+        a, "subscription { notifications { kind read actor { handle } } }", token=star_token
+    )
+    try:
+        fan_handle = b.graphql(f'mutation {{ follow(handle: "{star}") {{ handle }} }}', token=fan)
+        assert fan_handle
+        message = await client.receive_type("next")
+        assert message["payload"]["data"]["notifications"]["kind"] == "NEW_FOLLOWER"
+        assert message["payload"]["data"]["notifications"]["read"] is False
+    finally:
+        await client.close()
+
+
+async def test_a_bad_token_is_refused_at_init(cluster) -> None:
+    a, _, _ = cluster
+    client = await TransportWsClient.open(a.ws_url, "not-a-token")
+    with pytest.raises(Exception) as closed:
+        await client.receive(within=5)
+    assert getattr(closed.value, "rcvd", None) is not None and closed.value.rcvd.code == 4403
+
+
+async def test_logout_ends_the_viewers_subscriptions(cluster) -> None:
+    a, b, _ = cluster
+    _, token = register(b)
+    client = await subscribed(a, PUBLISHED, token=token)
+    try:
+        b.graphql("mutation { logout }", token=token)
+        ended = await client.receive_type("next")
+        assert ended["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "revoked" in ended["payload"]["errors"][0]["message"]
+        assert (await client.receive_type("complete"))["id"] == "1"
+    finally:
+        await client.close()
+
+
+async def _close_code(client: TransportWsClient) -> int:
+    while True:
+        try:
+            message = await client.receive(within=5)
+        except Exception as closed:
+            return int(closed.rcvd.code)  # type: ignore[attr-defined]
+        assert message["type"] in ("ping", "connection_ack", "next", "pong"), message
+
+
+async def test_protocol_violations_get_their_close_codes(cluster) -> None:
+    a, _, _ = cluster
+    duplicate_init = await TransportWsClient.open(a.ws_url)
+    await duplicate_init.send({"type": "connection_init"})
+    assert await _close_code(duplicate_init) == 4429
+
+    socket = await _raw(a)
+    early_client = TransportWsClient(socket)
+    await early_client.subscribe("1", PUBLISHED)
+    assert await _close_code(early_client) == 4401
+
+    duplicate_id = await subscribed(a, PUBLISHED)
+    await duplicate_id.subscribe("1", PUBLISHED)
+    assert await _close_code(duplicate_id) == 4409
+
+    malformed = await TransportWsClient.open(a.ws_url)
+    await malformed.receive_type("connection_ack")
+    await malformed.socket.send("{not json")
+    assert await _close_code(malformed) == 4400
+
+    silent = TransportWsClient(await _raw(a))
+    started = time.monotonic()
+    assert await _close_code(silent) == 4408, "connection_init must come in time"
+    assert time.monotonic() - started < 4
+
+
+async def _raw(gateway: GatewayProcess):
+    from websockets.asyncio.client import connect
+
+    return await connect(gateway.ws_url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+
+
+async def test_the_older_graphql_ws_protocol_works_too(cluster) -> None:
+    a, b, _ = cluster
+    _, author = register(b)
+    client = await TransportWsClient.open(a.ws_url, protocol="graphql-ws")
+    try:
+        assert (await client.receive_type("connection_ack"))["type"] == "connection_ack"
+        await client.send({"id": "7", "type": "start", "payload": {"query": PUBLISHED}})
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(publish, b, author, "legacy hello")
+        message = await client.receive_type("data", "ka")
+        while message["type"] == "ka":
+            message = await client.receive_type("data", "ka")
+        assert message["payload"]["data"]["contentPublished"]["title"] == "legacy hello"
+    finally:
+        await client.close()
+
+
+async def test_events_flow_again_after_the_listen_connection_is_killed(cluster) -> None:
+    a, b, url = cluster
+    _, author = register(b)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+    finally:
+        await conn.close()
+    assert killed >= 2, "each gateway process holds one LISTEN connection"
+    await asyncio.to_thread(a.wait_ready, 30)
+    client = await subscribed(a, PUBLISHED)
+    try:
+        await asyncio.to_thread(publish, b, author, "after the outage")
+        message = await client.receive_type("next")
+        assert message["payload"]["data"]["contentPublished"]["title"] == "after the outage"
+    finally:
+        await client.close()
+    ready = await asyncio.to_thread(httpx.get, f"{b.url}/readyz")
+    assert ready.json()["events"] == "listening"
