@@ -18,6 +18,7 @@ from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz_endpoint
 from gateway.request_id import RequestIdMiddleware
 from gateway.settings import Settings, load_or_create_secret
+from gateway.shutdown import drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
 
@@ -60,10 +61,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if bus is not None:
             bus.start()
+        restore_signals = drain_before_exit(graphql.live)
         yield
-        if bus is not None:
-            # Subscriptions complete before the sockets close.
-            await bus.stop()
+        restore_signals()
+        await graphql.live.drain()
         await database.dispose()
 
     app = Starlette(

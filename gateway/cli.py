@@ -113,6 +113,9 @@ def serve(args: argparse.Namespace) -> None:
         reload_dirs=[str(Path(__file__).resolve().parent.parent)] if args.reload else None,
         log_level="info",
         proxy_headers=True,
+        # Requests in flight get this long on shutdown; live sockets are closed with 1001
+        # before it starts (gateway/shutdown.py).
+        timeout_graceful_shutdown=10,
     )
 
 

@@ -20,6 +20,7 @@ from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.errors import error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.request_id import request_id_of
+from gateway.shutdown import LiveSockets
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated
@@ -27,6 +28,10 @@ from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 
 RETRY_AFTER_SECONDS = 5
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _error_response(error: GatewayError, status: int, **headers: str) -> Response:
@@ -57,6 +62,7 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive_interval=15,
         )
         self.bus = bus
+        self.live = LiveSockets(on_drain=bus.stop if bus is not None else _nothing)
         self.database = database
         self.cursors = cursors
         self.passwords = passwords
@@ -84,7 +90,17 @@ class GraphQLView(GraphQL[Context, None]):
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["viewer"] = viewer
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.live.sockets.pop(id(scope), None)
+
+    async def create_websocket_response(
+        self, request: WebSocket, subprotocol: str | None
+    ) -> WebSocket:
+        websocket = await super().create_websocket_response(request, subprotocol)
+        self.live.sockets[id(request.scope)] = websocket
+        return websocket
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """The viewer of a WebSocket connection comes in connection_init's payload as

@@ -32,14 +32,18 @@ class GatewayProcess:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "GATEWAY_"))
         }
-        env |= {"DATABASE_URL": database_url, "GATEWAY_SECRET_KEY": secret, **settings}
+        env |= {
+            "DATABASE_URL": database_url,
+            "GATEWAY_SECRET_KEY": secret,
+            "GATEWAY_DATA_DIR": str(log_path.parent),
+            **settings,
+        }
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "uvicorn", "gateway.app:create_app_from_env",
-                    "--factory", "--host", "127.0.0.1", "--port", str(self.port),
-                    "--timeout-graceful-shutdown", "5",
+                    sys.executable, "-m", "gateway.cli", "serve",
+                    "--host", "127.0.0.1", "--port", str(self.port),
                 ],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

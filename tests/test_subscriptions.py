@@ -3,6 +3,7 @@ published through another, filtered for its viewer; the protocols' rules hold.""
 
 import asyncio
 import itertools
+import signal
 import time
 
 import asyncpg
@@ -266,3 +267,22 @@ async def test_events_flow_again_after_the_listen_connection_is_killed(cluster) 
         await client.close()
     ready = await asyncio.to_thread(httpx.get, f"{b.url}/readyz")
     assert ready.json()["events"] == "listening"
+
+
+async def test_shutdown_completes_subscriptions_and_closes_with_1001(cluster, tmp_path) -> None:
+    _, b, url = cluster
+    _, author = register(b)
+    c = GatewayProcess(url, TEST_SECRET, tmp_path / "c.log")
+    try:
+        await asyncio.to_thread(c.wait_ready)
+        client = await subscribed(c, PUBLISHED)
+        await asyncio.to_thread(publish, b, author, "before shutdown")
+        assert (await client.receive_type("next"))["type"] == "next"
+        c.process.send_signal(signal.SIGTERM)
+        assert (await client.receive_type("complete"))["id"] == "1"
+        assert await _close_code(client) == 1001
+        # uvicorn re-raises the signal once it has shut down cleanly: "killed by SIGTERM".
+        assert await asyncio.to_thread(c.process.wait, 20) == -signal.SIGTERM
+        assert "Application shutdown complete" in c.log_path.read_text()
+    finally:
+        c.stop()

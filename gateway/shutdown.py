@@ -1,0 +1,78 @@
+"""Ending live connections properly on shutdown: subscriptions complete and sockets
+close with 1001 (going away) before uvicorn drops whatever is left with 1012.
+
+uvicorn starts closing connections as soon as SIGINT or SIGTERM arrives, and only then
+runs the lifespan shutdown, too late for WebSockets. So the app wraps uvicorn's signal
+handlers: on a signal it drains first, then hands the signal on."""
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from types import FrameType
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class LiveSockets:
+    """The WebSockets a process holds, so shutdown can close them deliberately."""
+
+    def __init__(self, on_drain: Callable[[], Awaitable[None]]) -> None:
+        # By the id of the connection's ASGI scope, which both strawberry and we hold.
+        self.sockets: dict[int, WebSocket] = {}
+        self._on_drain = on_drain
+        self.drained = False
+
+    async def drain(self) -> None:
+        if self.drained:
+            return
+        self.drained = True
+        await self._on_drain()
+        # Let the completed operations' last messages leave before the close frames.
+        await asyncio.sleep(0.1)
+        for websocket in list(self.sockets.values()):
+            if websocket.application_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=1001, reason="server shutting down")
+        self.sockets.clear()
+
+
+def drain_before_exit(live: LiveSockets) -> Callable[[], None]:
+    """Wraps the current SIGINT/SIGTERM handlers (uvicorn's); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals reach the main thread only (e.g. under a test runner)
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {sig: signal.getsignal(sig) for sig in HANDLED}
+
+    def hand_on(sig: int, frame: FrameType | None) -> None:
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, frame)
+        elif handler == signal.SIG_DFL:
+            signal.default_int_handler(sig, frame)
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        if live.drained:
+            hand_on(sig, frame)
+            return
+
+        async def drain_then_exit() -> None:
+            try:
+                await asyncio.wait_for(live.drain(), timeout=5)
+            finally:
+                hand_on(sig, frame)
+
+        loop.call_soon_threadsafe(lambda: loop.create_task(drain_then_exit()))
+
+    for sig in HANDLED:
+        signal.signal(sig, on_signal)
+
+    def undo() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return undo
