@@ -4,6 +4,7 @@ which subscribers muted it) is done once per event per process."""
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +14,12 @@ from strawberry.dataloader import DataLoader
 from db.notify import Closed, EventBus, Overflow
 from db.queries import contents as content_queries
 from db.queries import notifications as notification_queries
+from db.queries import tags as tag_queries
+from db.queries import users as user_queries
 from db.queries.access import ContentAccess
 from db.queries.preferences import viewers_muting
 from db.session import Database
-from db.tables import Content, Notification
+from db.tables import Content, Notification, Tag, User
 from resolvers import policy, validation
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable, Unauthenticated, require_viewer_id
@@ -39,7 +42,11 @@ class PublishedEvent:
     author_id: int
     rows: DataLoader[ContentAccess, Content | None] = dataclasses.field(init=False)
     muted: DataLoader[int, bool] = dataclasses.field(init=False)
-    tag_names: "asyncio.Task[set[str]] | None" = None
+    reacted: DataLoader[int, bool] = dataclasses.field(init=False)
+    weights: DataLoader[int, dict[int, float]] = dataclasses.field(init=False)
+    habits: DataLoader[int, dict[int, float]] = dataclasses.field(init=False)
+    half_life_days: float = 30.0
+    related: "asyncio.Task[tuple[list[Tag], User | None]] | None" = None
 
     def __post_init__(self) -> None:
         async def rows(accesses: Sequence[ContentAccess]) -> list[Content | None]:
@@ -60,18 +67,70 @@ class PublishedEvent:
                 )
             return [v in muting for v in viewer_ids]
 
+        async def reacted(viewer_ids: Sequence[int]) -> list[bool]:
+            async with self.db.session() as session:
+                reactors = await user_queries.reactors_among(
+                    session, viewer_ids, content_id=self.content_id
+                )
+            return [v in reactors for v in viewer_ids]
+
+        async def weights(viewer_ids: Sequence[int]) -> list[dict[int, float]]:
+            tags, _ = await self.tags_and_author()
+            async with self.db.session() as session:
+                found = await tag_queries.tag_weights_of_viewers(
+                    session, viewer_ids, [t.id for t in tags if t.id is not None]
+                )
+            return [found.get(v, {}) for v in viewer_ids]
+
+        async def habits(viewer_ids: Sequence[int]) -> list[dict[int, float]]:
+            tags, _ = await self.tags_and_author()
+            async with self.db.session() as session:
+                found = await tag_queries.habits_of_viewers(
+                    session,
+                    viewer_ids,
+                    [t.id for t in tags if t.id is not None],
+                    now=datetime.now(UTC),
+                    half_life_days=self.half_life_days,
+                )
+            return [found.get(v, {}) for v in viewer_ids]
+
+        self.habits = DataLoader(load_fn=habits)
         self.rows = DataLoader(load_fn=rows)
         self.muted = DataLoader(load_fn=muted)
+        self.reacted = DataLoader(load_fn=reacted)
+        self.weights = DataLoader(load_fn=weights)
 
-    async def tags(self) -> set[str]:
-        if self.tag_names is None:
-            self.tag_names = asyncio.ensure_future(self._tags())
-        return await self.tag_names
+    async def tags_and_author(self) -> tuple[list[Tag], User | None]:
+        """Viewer-independent: read once for every subscriber."""
+        if self.related is None:
+            self.related = asyncio.ensure_future(self._related())
+        return await self.related
 
-    async def _tags(self) -> set[str]:
+    async def _related(self) -> tuple[list[Tag], User | None]:
         async with self.db.session() as session:
-            (found,) = await content_queries.tags_by_content_id(session, [self.content_id])
-        return {tag.name for tag in found}
+            (tags,) = await content_queries.tags_by_content_id(session, [self.content_id])
+            (author,) = await user_queries.users_by_id(session, [self.author_id])
+        return tags, author
+
+    async def prime(self, ctx: Context, row: Content) -> None:
+        """Fresh loaders for this subscriber, holding what the event already read, so the
+        usual selections (author, tags in the viewer's order, viewerHasReacted) resolve
+        from batches shared by all subscribers instead of queries per socket."""
+        tags, author = await self.tags_and_author()
+        loaders = ctx.refresh_loaders()
+        loaders.content_by_id.prime(self.content_id, row)
+        loaders.tags_by_content_id.prime(self.content_id, tags)
+        if author is not None:
+            loaders.user_by_id.prime(self.author_id, author)
+        if ctx.viewer.id is not None:
+            loaders.viewer_reacted_by_content_id.prime(
+                self.content_id, await self.reacted.load(ctx.viewer.id)
+            )
+            weights = await self.weights.load(ctx.viewer.id)
+            habits = await self.habits.load(ctx.viewer.id)
+            tag_ids = [t.id for t in tags if t.id is not None]
+            loaders.viewer_weight_by_tag_id.prime_many({i: weights.get(i) for i in tag_ids})
+            loaders.viewer_habit_by_tag_id.prime_many({i: habits.get(i, 0.0) for i in tag_ids})
 
 
 def _access_class(ctx: Context, author_id: int) -> ContentAccess:
@@ -136,17 +195,24 @@ async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterat
         content_id, author_id = int(event["id"]), int(event["author"])
         shared = bus.shared(
             ("content_published", content_id),
-            lambda: PublishedEvent(ctx.db, content_id, author_id),  # noqa: B023 - used at once
+            functools.partial(
+                PublishedEvent,
+                ctx.db,
+                content_id,
+                author_id,
+                half_life_days=ctx.ranking.habit_half_life_days,
+            ),
         )
         row = await shared.rows.load(_access_class(ctx, author_id))
         if row is None or row.status != "PUBLISHED":
             continue
-        if wanted is not None and not (wanted & await shared.tags()):
-            continue
+        if wanted is not None:
+            carried, _ = await shared.tags_and_author()
+            if not wanted & {tag.name for tag in carried}:
+                continue
         if ctx.viewer.id is not None and await shared.muted.load(ctx.viewer.id):
             continue
-        loaders = ctx.refresh_loaders()
-        loaders.content_by_id.prime(content_id, row)
+        await shared.prime(ctx, row)
         yield row
 
 

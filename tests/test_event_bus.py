@@ -89,3 +89,52 @@ async def test_a_slow_subscriber_is_cut_off_and_others_keep_up(live) -> None:
             async for _ in slow:
                 pass
         assert slow.queue.qsize() == 0, "a cut-off subscriber holds no backlog"
+
+
+async def _fan_out_statements(db, bus, engine, viewers, author) -> tuple[int, int]:
+    """Statements one publish costs across `viewers` subscribers, and how many got it."""
+    from db.session import StatementCounter
+    from gateway.errors import ClassifyErrors
+    from resolvers.context import create_context
+    from resolvers.cursors import CursorCodec
+    from schema import build_schema
+    from tests.conftest import PASSWORDS, TEST_SECRET, TOKENS
+
+    schema = build_schema(extensions=[ClassifyErrors])
+    query = """subscription { contentPublished { title viewerHasReacted author { handle }
+                                                  tags { name viewerAffinity } } }"""
+    streams = []
+    for viewer in viewers:
+        context = create_context(
+            db=db, viewer=viewer, cursors=CursorCodec(TEST_SECRET), passwords=PASSWORDS,
+            tokens=TOKENS, bus=bus,
+        )  # fmt: skip
+        stream = await schema.subscribe(query, context_value=context)
+        streams.append(stream)
+    firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)
+    draft = await make_content(db, author, status="DRAFT", tags=("python", "rust"))
+    client = GraphQLClient(db)
+    with StatementCounter(engine) as counter:
+        await client.data(
+            "mutation($id: ID!) { publishContent(id: $id) { id } }",
+            {"id": encode_id("Content", draft.id)},
+            viewer=Viewer.member(author.id),
+        )
+        results = await asyncio.wait_for(asyncio.gather(*firsts), 10)
+    for stream in streams:
+        await stream.aclose()  # type: ignore[union-attr]
+    delivered = sum(1 for r in results if r.errors is None and r.data["contentPublished"])
+    return counter.count, delivered
+
+
+async def test_an_events_work_is_shared_not_repeated_per_subscriber(live) -> None:
+    db, bus = live
+    author = await make_user(db)
+    members = [await make_user(db) for _ in range(24)]
+    few = [Viewer.anonymous(), *(Viewer.member(m.id) for m in members[:3])]
+    many = [Viewer.anonymous()] * 4 + [Viewer.member(m.id) for m in members]
+    few_statements, few_delivered = await _fan_out_statements(db, bus, db.engine, few, author)
+    many_statements, many_delivered = await _fan_out_statements(db, bus, db.engine, many, author)
+    assert (few_delivered, many_delivered) == (len(few), len(many))
+    assert few_statements == many_statements, "the cost of an event must not grow with sockets"

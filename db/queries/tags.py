@@ -64,3 +64,51 @@ async def habit_by_tag_id(
     )
     sums = dict((await session.exec(statement)).all())
     return [float(sums.get(i) or 0.0) for i in tag_ids]
+
+
+async def tag_weights_of_viewers(
+    session: AsyncSession, user_ids: Sequence[int], tag_ids: Sequence[int]
+) -> dict[int, dict[int, float]]:
+    """Explicit weights of the given tags, for many users at once: user -> tag -> weight."""
+    if not tag_ids:
+        return {}
+    statement = select(FollowedTag.user_id, FollowedTag.tag_id, FollowedTag.weight).where(
+        col(FollowedTag.user_id).in_(user_ids), col(FollowedTag.tag_id).in_(tag_ids)
+    )
+    found: dict[int, dict[int, float]] = {}
+    for user_id, tag_id, weight in (await session.exec(statement)).all():
+        found.setdefault(user_id, {})[tag_id] = weight
+    return found
+
+
+async def habits_of_viewers(
+    session: AsyncSession,
+    user_ids: Sequence[int],
+    tag_ids: Sequence[int],
+    *,
+    now: datetime,
+    half_life_days: float,
+) -> dict[int, dict[int, float]]:
+    """`habit_by_tag_id` for many users at once: user -> tag -> decayed reactions."""
+    if not tag_ids:
+        return {}
+    age_days = sa.func.extract("epoch", sa.literal(now) - col(Reaction.created_at)) / 86400.0
+    statement = (
+        select(
+            Reaction.user_id,
+            ContentTag.tag_id,
+            sa.func.sum(sa.func.power(0.5, age_days / half_life_days)),
+        )
+        .join(Reaction, col(Reaction.content_id) == col(ContentTag.content_id))
+        .where(
+            col(Reaction.user_id).in_(user_ids),
+            col(Reaction.created_at) <= now,
+            col(Reaction.created_at) > now - timedelta(days=half_life_days * 8),
+            col(ContentTag.tag_id).in_(tag_ids),
+        )
+        .group_by(col(Reaction.user_id), col(ContentTag.tag_id))
+    )
+    found: dict[int, dict[int, float]] = {}
+    for user_id, tag_id, decayed in (await session.exec(statement)).all():
+        found.setdefault(user_id, {})[tag_id] = float(decayed or 0.0)
+    return found

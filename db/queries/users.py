@@ -82,3 +82,13 @@ async def get_user_by_login(session: AsyncSession, login: str) -> User | None:
     """The user whose handle or email is `login` (already normalized to lowercase)."""
     statement = select(User).where(sa.or_(col(User.handle) == login, col(User.email) == login))
     return (await session.exec(statement)).first()
+
+
+async def reactors_among(
+    session: AsyncSession, user_ids: Sequence[int], *, content_id: int
+) -> set[int]:
+    """Which of `user_ids` reacted to the content."""
+    statement = select(Reaction.user_id).where(
+        col(Reaction.content_id) == content_id, col(Reaction.user_id).in_(user_ids)
+    )
+    return set((await session.exec(statement)).all())
