@@ -286,3 +286,26 @@ async def test_shutdown_completes_subscriptions_and_closes_with_1001(cluster, tm
         assert "Application shutdown complete" in c.log_path.read_text()
     finally:
         c.stop()
+
+
+async def test_an_expiring_token_ends_its_subscriptions(cluster) -> None:
+    from datetime import timedelta
+
+    from gateway.auth import Tokens
+
+    a, b, _ = cluster
+    handle, token = register(b)
+    me = b.graphql("{ viewer { id } }", token=token)["viewer"]["id"]
+    from resolvers.ids import decode_id
+
+    _, user_id = decode_id(me)
+    short = Tokens(TEST_SECRET, timedelta(seconds=2)).issue(user_id, 0).token
+    client = await subscribed(a, PUBLISHED, token=short)
+    try:
+        ended = await client.receive_type("next", within=6)
+        assert ended["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "expired" in ended["payload"]["errors"][0]["message"]
+        assert (await client.receive_type("complete"))["id"] == "1"
+    finally:
+        await client.close()
+    assert handle
