@@ -52,14 +52,15 @@ class Subscriber:
     def offer(self, event: dict[str, Any]) -> None:
         if self.overflowed or not self.accepts(event):
             return
-        try:
+        # The queue's last slot stays free for the shutdown marker.
+        if self.queue.qsize() < self.queue.maxsize - 1:
             self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            # Drop what is queued: the subscriber ends at its next read anyway.
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(Overflow())
+            return
+        self.overflowed = True
+        # Drop what is queued: the subscriber ends at its next read anyway.
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(Overflow())
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         while True:

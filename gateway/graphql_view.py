@@ -21,6 +21,7 @@ from gateway.errors import error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.request_id import request_id_of
 from gateway.shutdown import LiveSockets
+from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated
@@ -40,6 +41,9 @@ def _error_response(error: GatewayError, status: int, **headers: str) -> Respons
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWsHandler
+    graphql_ws_handler_class = LegacyWsHandler
+
     def __init__(
         self,
         schema: Any,
@@ -120,6 +124,23 @@ class GraphQLView(GraphQL[Context, None]):
         context.refresh_loaders()
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+    async def still_signed_in(self, context: Context) -> bool:
+        """Whether the token a WebSocket connection was opened with still signs in the
+        same viewer (not revoked, not expired). Anonymous connections always are."""
+        if not context.viewer.signed_in:
+            return True
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("authorization") or params.get("Authorization")
+        try:
+            viewer, _ = await authenticate(
+                header if isinstance(header, str) else None, tokens=self.tokens, db=self.database
+            )
+        except Unauthenticated:
+            return False
+        except DatabaseUnavailable:
+            return True  # the operation itself will answer SERVICE_UNAVAILABLE
+        return viewer == context.viewer
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = request.scope.get("state", {}).get("viewer") or Viewer.anonymous()

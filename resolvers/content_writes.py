@@ -104,7 +104,9 @@ async def publish_content(ctx: Context, global_id: str) -> Content:
         if content.status == "PUBLISHED":
             return
         if await writes.publish_content(session, content):
-            await writes.notify_followers_of_content(session, content)
+            await writes.notify_followers_of_content(
+                session, content, audience=policy.member_filter()
+            )
         await writes.announce_published(session, content)
 
     return await _change(

@@ -104,7 +104,7 @@ class PublishedEvent:
         """Viewer-independent: read once for every subscriber."""
         if self.related is None:
             self.related = asyncio.ensure_future(self._related())
-        return await self.related
+        return await asyncio.shield(self.related)
 
     async def _related(self) -> tuple[list[Tag], User | None]:
         async with self.db.session() as session:
@@ -124,10 +124,10 @@ class PublishedEvent:
             loaders.user_by_id.prime(self.author_id, author)
         if ctx.viewer.id is not None:
             loaders.viewer_reacted_by_content_id.prime(
-                self.content_id, await self.reacted.load(ctx.viewer.id)
+                self.content_id, await asyncio.shield(self.reacted.load(ctx.viewer.id))
             )
-            weights = await self.weights.load(ctx.viewer.id)
-            habits = await self.habits.load(ctx.viewer.id)
+            weights = await asyncio.shield(self.weights.load(ctx.viewer.id))
+            habits = await asyncio.shield(self.habits.load(ctx.viewer.id))
             tag_ids = [t.id for t in tags if t.id is not None]
             loaders.viewer_weight_by_tag_id.prime_many({i: weights.get(i) for i in tag_ids})
             loaders.viewer_habit_by_tag_id.prime_many({i: habits.get(i, 0.0) for i in tag_ids})
@@ -147,7 +147,9 @@ async def _events(
 ) -> AsyncIterator[dict[str, Any]]:
     """The accepted events until the subscription must end: the viewer's token expired
     or was revoked (logout, anywhere), the subscriber fell behind, or the bus stopped."""
+    # Read once: the connection's viewer and token are fixed for this subscription.
     viewer_id = ctx.viewer.id
+    expires_at = ctx.token_expires_at
 
     def wanted(event: dict[str, Any]) -> bool:
         revoked = event.get("type") == "token_revoked" and event.get("user") == viewer_id
@@ -157,8 +159,8 @@ async def _events(
         events = aiter(subscriber)
         while True:
             timeout = None
-            if ctx.token_expires_at is not None:
-                timeout = (ctx.token_expires_at - datetime.now(UTC)).total_seconds()
+            if expires_at is not None:
+                timeout = (expires_at - datetime.now(UTC)).total_seconds()
                 if timeout <= 0:
                     raise Unauthenticated("The token has expired: sign in again.")
             try:
@@ -194,7 +196,7 @@ async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterat
     async for event in _events(ctx, bus, accepts):
         content_id, author_id = int(event["id"]), int(event["author"])
         shared = bus.shared(
-            ("content_published", content_id),
+            ("content_published", event.get("event"), content_id),
             functools.partial(
                 PublishedEvent,
                 ctx.db,
@@ -203,14 +205,16 @@ async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterat
                 half_life_days=ctx.ranking.habit_half_life_days,
             ),
         )
-        row = await shared.rows.load(_access_class(ctx, author_id))
+        # Shielded: these futures are shared by every subscriber of the event, and one
+        # subscriber going away (cancelled) must not cancel them for the others.
+        row = await asyncio.shield(shared.rows.load(_access_class(ctx, author_id)))
         if row is None or row.status != "PUBLISHED":
             continue
         if wanted is not None:
             carried, _ = await shared.tags_and_author()
             if not wanted & {tag.name for tag in carried}:
                 continue
-        if ctx.viewer.id is not None and await shared.muted.load(ctx.viewer.id):
+        if ctx.viewer.id is not None and await asyncio.shield(shared.muted.load(ctx.viewer.id)):
             continue
         await shared.prime(ctx, row)
         yield row

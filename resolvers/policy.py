@@ -16,6 +16,12 @@ def content_filter(viewer: Viewer) -> ContentAccess:
     return ContentAccess(visibilities=("PUBLIC", "MEMBERS"), author_id=viewer.id)
 
 
+def member_filter() -> ContentAccess:
+    """What any signed-in member sees of content that is not theirs: the audience of
+    notifications sent to followers."""
+    return ContentAccess(visibilities=("PUBLIC", "MEMBERS"))
+
+
 def can_see_email(viewer: Viewer, user_id: int) -> bool:
     """A user's email is theirs and the admins' to see."""
     return viewer.is_admin or (viewer.id is not None and viewer.id == user_id)

@@ -59,7 +59,8 @@ def popularity(reactions: int, weights: RankingWeights) -> float:
 
 def freshness(published_at: datetime, now: datetime, weights: RankingWeights) -> float:
     age_hours = max((now - published_at).total_seconds() / 3600, 0.0)
-    return float(0.5 ** (age_hours / weights.fresh_half_life_hours))
+    # Capped like the SQL form, where Postgres would otherwise raise on underflow.
+    return float(0.5 ** min(age_hours / weights.fresh_half_life_hours, 200.0))
 
 
 def score(factors: Factors, now: datetime, weights: RankingWeights) -> float:

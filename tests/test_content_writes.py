@@ -172,3 +172,21 @@ async def test_an_id_of_another_type_is_not_found(gql, writer) -> None:
         viewer=viewer,
     )
     assert result.errors[0].extensions["code"] == "NOT_FOUND"
+
+
+async def test_followers_hear_nothing_of_private_content(gql, db, writer) -> None:
+    author, viewer = writer
+    fan = await make_user(db)
+    await follow(db, fan, author)
+    created = (
+        await gql.data(
+            CREATE, {"input": {"title": "t", "body": "b", "visibility": "PRIVATE"}}, viewer=viewer
+        )
+    )["createContent"]
+    await gql.data(
+        "mutation($id: ID!) { publishContent(id: $id) { id } }",
+        {"id": created["id"]},
+        viewer=viewer,
+    )
+    inbox = await gql.data("{ notifications { totalCount } }", viewer=Viewer.member(fan.id))
+    assert inbox["notifications"]["totalCount"] == 0

@@ -62,9 +62,9 @@ async def test_a_rolled_back_publish_emits_nothing(live, monkeypatch) -> None:
         await client.data(
             publish, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(author.id)
         )
-        assert await _drain(subscriber) == [
-            {"type": "content_published", "id": draft.id, "author": author.id}
-        ]
+        (event,) = await _drain(subscriber)
+        assert event["type"] == "content_published"
+        assert (event["id"], event["author"]) == (draft.id, author.id)
 
 
 async def test_a_slow_subscriber_is_cut_off_and_others_keep_up(live) -> None:

@@ -152,3 +152,14 @@ async def test_own_content_and_drafts_stay_out_of_the_feed(db, gql, reader, writ
     await make_content(db, writer, title="their draft", status="DRAFT", at=hours_ago(1))
     await make_content(db, writer, title="theirs", at=hours_ago(1))
     assert titles(await ranked(gql, viewer)) == ["theirs"]
+
+
+async def test_very_old_content_ranks_without_errors(db, gql, reader, writer) -> None:
+    """Freshness of years-old content underflows a float; it must count as 0, not fail."""
+    _, viewer = reader
+    fan = await make_user(db)
+    ancient = await make_content(db, writer, title="ancient", at=hours_ago(24 * 365 * 5))
+    await react(db, fan, ancient)
+    edges = await ranked(gql, viewer)
+    assert titles(edges) == ["ancient"]
+    assert edges[0]["reasons"][-1].startswith("published 18")

@@ -193,7 +193,7 @@ async def _close_code(client: TransportWsClient) -> int:
             message = await client.receive(within=5)
         except Exception as closed:
             return int(closed.rcvd.code)  # type: ignore[attr-defined]
-        assert message["type"] in ("ping", "connection_ack", "next", "pong"), message
+        assert message["type"] in ("ping", "connection_ack", "next", "pong", "ka"), message
 
 
 async def test_protocol_violations_get_their_close_codes(cluster) -> None:
@@ -309,3 +309,22 @@ async def test_an_expiring_token_ends_its_subscriptions(cluster) -> None:
     finally:
         await client.close()
     assert handle
+
+
+async def test_a_socket_opened_with_a_revoked_token_cannot_start_operations(cluster) -> None:
+    a, b, _ = cluster
+    _, token = register(b)
+    client = await TransportWsClient.open(a.ws_url, token)
+    await client.receive_type("connection_ack")
+    b.graphql("mutation { logout }", token=token)
+    await client.subscribe("1", "{ viewer { handle } }")
+    assert await _close_code(client) == 4403
+
+
+async def test_graphql_ws_refuses_a_second_connection_init(cluster) -> None:
+    a, b, _ = cluster
+    _, token = register(b)
+    client = await TransportWsClient.open(a.ws_url, token, protocol="graphql-ws")
+    await client.receive_type("connection_ack")
+    await client.send({"type": "connection_init", "payload": {}})
+    assert await _close_code(client) == 4429

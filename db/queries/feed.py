@@ -136,6 +136,8 @@ LEFT JOIN LATERAL (
 """
 
 
+MAX_HALF_LIVES = 200.0
+
 _TYPED_PARAMS: dict[str, sa.BindParameter[Any]] = {
     "viewer_id": sa.bindparam("viewer_id", type_=sa.BigInteger),
     "now": sa.bindparam("now", type_=sa.DateTime(timezone=True)),
@@ -179,7 +181,14 @@ def score_expression(factors: Any, weights: FeedWeights, now: datetime) -> Any:
         * sa.func.ln(1 + col(Content.reaction_count))
         / sa.func.ln(1 + weights.popular_reference)
         + weights.freshness
-        * sa.func.power(0.5, sa.func.greatest(age_hours, 0) / weights.fresh_half_life_hours)
+        * sa.func.power(
+            0.5,
+            # Postgres raises on underflow instead of returning 0: past this many
+            # half-lives freshness is 0 to any precision that matters.
+            sa.func.least(
+                sa.func.greatest(age_hours, 0) / weights.fresh_half_life_hours, MAX_HALF_LIVES
+            ),
+        )
     )
 
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,13 +19,17 @@ async def insert_snapshot(
     items: list[Any],
     lifetime: timedelta,
 ) -> None:
-    """Stores a walk's ranked items, and drops walks past their lifetime so the table
+    """Stores a walk's ranked items unless a walk of that id exists (shared walks are
+    started by whoever comes first), and drops walks past their lifetime so the table
     holds only live ones (an index on created_at keeps that delete cheap)."""
     await session.exec(
         sa.delete(FeedSnapshot).where(col(FeedSnapshot.created_at) < sa.func.now() - lifetime)
     )
-    session.add(FeedSnapshot(id=snapshot_id, viewer_id=viewer_id, items=items))
-    await session.flush()
+    await session.exec(
+        insert(FeedSnapshot)
+        .values(id=snapshot_id, viewer_id=viewer_id, items=items)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
 async def get_snapshot(

@@ -1,5 +1,6 @@
 """Writes to content and its tags."""
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,9 +90,15 @@ async def delete_content(session: AsyncSession, content: Content) -> None:
     await session.flush()
 
 
-async def notify_followers_of_content(session: AsyncSession, content: Content) -> int:
+async def notify_followers_of_content(
+    session: AsyncSession, content: Content, *, audience: ContentAccess
+) -> int:
     """One NEW_CONTENT_FROM_FOLLOWED per follower of the author, each announced to its
-    recipient's live subscriptions, in one statement however many followers there are."""
+    recipient's live subscriptions, in one statement however many followers there are;
+    none at all unless `audience` (what followers may see) includes the content."""
+    visible = select(Content.id).where(col(Content.id) == content.id, access_clause(audience))
+    if (await session.exec(visible)).first() is None:
+        return 0
     statement = sa.text(
         """
         WITH inserted AS (
@@ -113,6 +120,14 @@ async def notify_followers_of_content(session: AsyncSession, content: Content) -
 
 async def announce_published(session: AsyncSession, content: Content) -> None:
     """Tells live subscriptions (contentPublished) once the publication commits."""
+    # Each publication is its own event (`event`), even of content published before:
+    # subscribers share per-event work, which must not outlive the publication it was for.
     await emit(
-        session, {"type": "content_published", "id": content.id, "author": content.author_id}
+        session,
+        {
+            "type": "content_published",
+            "id": content.id,
+            "author": content.author_id,
+            "event": uuid.uuid4().hex,
+        },
     )

@@ -1,0 +1,43 @@
+"""strawberry's WebSocket protocol handlers, with the viewer checked again on every
+operation: a socket outlives tokens, and a token revoked (logout) or expired since
+connection_init must not keep working on it."""
+
+from typing import TYPE_CHECKING, Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from resolvers.context import Context
+
+if TYPE_CHECKING:
+    from gateway.graphql_view import GraphQLView
+
+FORBIDDEN = 4403
+
+
+class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_subscribe(self, message: Any) -> None:
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        if self.connection_acknowledged and not await view.still_signed_in(self.context):
+            await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
+            return
+        await super().handle_subscribe(message)
+
+
+class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_connection_init(self, message: Any) -> None:
+        # graphql-ws tolerates a second init; it would swap the viewer of a live
+        # connection (and the expiry its subscriptions watch), so it is refused.
+        if self.connection_acknowledged:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        await super().handle_connection_init(message)
+
+    async def handle_start(self, message: Any) -> None:
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        if self.connection_acknowledged and not await view.still_signed_in(self.context):
+            await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
+            return
+        await super().handle_start(message)
