@@ -70,6 +70,9 @@ def create_loaders(db: Database, viewer: Viewer, *, habit_half_life_days: float 
     async def visible_contents(s: AsyncSession, ids: Sequence[int]) -> list[Content | None]:
         return await contents.contents_by_id(s, ids, access=access)
 
+    async def visible_tags(s: AsyncSession, ids: Sequence[int]) -> list[Tag | None]:
+        return await tags.tags_by_id(s, ids, access=access)
+
     async def tag_counts(s: AsyncSession, ids: Sequence[int]) -> list[int]:
         return await contents.published_counts_by_tag_id(s, ids, access=access)
 
@@ -103,7 +106,7 @@ def create_loaders(db: Database, viewer: Viewer, *, habit_half_life_days: float 
         user_by_id=_loader(db, users.users_by_id),
         user_by_handle=_loader(db, users.users_by_handle),
         content_by_id=_loader(db, visible_contents),
-        tag_by_id=_loader(db, tags.tags_by_id),
+        tag_by_id=_loader(db, visible_tags),
         tags_by_content_id=_loader(db, contents.tags_by_content_id),
         content_count_by_tag_id=_loader(db, tag_counts),
         follower_count_by_user_id=_loader(db, users.follower_counts_by_user_id),

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from db.queries import tags as queries
 from db.tables import Tag
+from resolvers import policy
 from resolvers.context import Context
 from resolvers.ids import decode_id_of
 from resolvers.paging import Page, check_first
@@ -33,19 +34,22 @@ async def get_tag(ctx: Context, global_id: str) -> Tag | None:
 
 
 async def list_tags(ctx: Context, *, first: int, after: str | None) -> Page[Tag]:
-    """Tags by name."""
+    """Tags on content the viewer may see, by name."""
     limit = check_first(first, ctx.max_page_size)
+    access = policy.content_filter(ctx.viewer)
     after_name: str | None = None
     if after is not None:
         (after_name,) = ctx.cursors.decode(after, KIND)
     rows: list[Tag] = []
     if limit:
         async with ctx.db.session() as session:
-            rows = await queries.list_tags(session, after_name=after_name, limit=limit + 1)
+            rows = await queries.list_tags(
+                session, after_name=after_name, limit=limit + 1, access=access
+            )
 
     async def total_count() -> int:
         async with ctx.db.session() as session:
-            return await queries.count_tags(session)
+            return await queries.count_tags(session, access=access)
 
     return Page(
         edges=[(ctx.cursors.encode(KIND, (row.name,)), row) for row in rows[:limit]],

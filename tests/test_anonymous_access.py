@@ -101,3 +101,25 @@ async def test_private_fields_are_null_without_errors(gql, world) -> None:
         "viewer": None,
         "user": {"email": None, "preferences": None, "viewerFollows": False},
     }
+
+
+async def test_tags_used_only_on_hidden_content_do_not_exist_for_others(db, gql) -> None:
+    author = await make_user(db)
+    draft = await make_content(db, author, status="DRAFT", tags=("layoff-plan",))
+    await make_content(db, author, tags=("public-tag",))
+    data = await gql.data("{ tags { totalCount edges { node { name } } } }")
+    assert data["tags"] == {"totalCount": 1, "edges": [{"node": {"name": "public-tag"}}]}
+    from sqlmodel import select
+
+    from db.tables import ContentTag, Tag
+
+    async with db.session() as session:
+        (tag_id,) = (
+            await session.exec(
+                select(Tag.id).join(ContentTag).where(ContentTag.content_id == draft.id)
+            )
+        ).all()
+    hidden = await gql.data(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": encode_id("Tag", tag_id)}
+    )
+    assert hidden == {"node": None}

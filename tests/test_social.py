@@ -186,14 +186,17 @@ async def test_preferences_replace_given_lists_and_keep_the_rest(gql, people) ->
     assert second["updatePreferences"]["languages"] == []
     assert second["updatePreferences"]["mutedTags"] == [{"name": "crypto"}], "left out: kept"
     read_back = await gql.data(
-        "{ viewer { preferences { mutedAuthors { handle } } } tags { edges { node { name viewerAffinity } } } }",
+        """{ viewer { preferences { mutedAuthors { handle }
+                 followedTags { tag { name viewerAffinity } } mutedTags { name viewerAffinity } } }
+             tags { totalCount } }""",
         viewer=as_ada,
     )
-    assert read_back["viewer"]["preferences"]["mutedAuthors"] == [{"handle": "bob"}]
-    affinities = {
-        e["node"]["name"]: e["node"]["viewerAffinity"] for e in read_back["tags"]["edges"]
-    }
+    preferences = read_back["viewer"]["preferences"]
+    assert preferences["mutedAuthors"] == [{"handle": "bob"}]
+    affinities = {t["tag"]["name"]: t["tag"]["viewerAffinity"] for t in preferences["followedTags"]}
+    affinities |= {t["name"]: t["viewerAffinity"] for t in preferences["mutedTags"]}
     assert affinities == {"python": 0.8, "java": -0.5, "crypto": 0.0}
+    assert read_back["tags"]["totalCount"] == 0, "tags on no visible content are not listed"
 
 
 @pytest.mark.parametrize(

@@ -7,23 +7,39 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.tables import ContentTag, FollowedTag, Reaction, Tag
+from db.queries.access import ContentAccess, access_clause
+from db.tables import Content, ContentTag, FollowedTag, Reaction, Tag
 
 
-async def list_tags(session: AsyncSession, *, after_name: str | None, limit: int) -> list[Tag]:
-    """Tags by name, after `after_name`."""
-    statement = select(Tag).order_by(col(Tag.name)).limit(limit)
+def _in_use(access: ContentAccess) -> sa.ColumnElement[bool]:
+    """A tag exists for a viewer only if it is on content they may see: a name used only
+    on someone's draft, or only in someone's preferences, is theirs, not public."""
+    return sa.exists(
+        select(ContentTag.content_id)
+        .join(Content, col(Content.id) == col(ContentTag.content_id))
+        .where(col(ContentTag.tag_id) == col(Tag.id), access_clause(access))
+    )
+
+
+async def list_tags(
+    session: AsyncSession, *, after_name: str | None, limit: int, access: ContentAccess
+) -> list[Tag]:
+    """Tags on content the viewer may see, by name, after `after_name`."""
+    statement = select(Tag).where(_in_use(access)).order_by(col(Tag.name)).limit(limit)
     if after_name is not None:
         statement = statement.where(col(Tag.name) > after_name)
     return list((await session.exec(statement)).all())
 
 
-async def count_tags(session: AsyncSession) -> int:
-    return int((await session.exec(select(sa.func.count()).select_from(Tag))).one())
+async def count_tags(session: AsyncSession, *, access: ContentAccess) -> int:
+    statement = select(sa.func.count()).select_from(Tag).where(_in_use(access))
+    return int((await session.exec(statement)).one())
 
 
-async def tags_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Tag | None]:
-    rows = await session.exec(select(Tag).where(col(Tag.id).in_(ids)))
+async def tags_by_id(
+    session: AsyncSession, ids: Sequence[int], *, access: ContentAccess
+) -> list[Tag | None]:
+    rows = await session.exec(select(Tag).where(col(Tag.id).in_(ids), _in_use(access)))
     by_id = {row.id: row for row in rows.all()}
     return [by_id.get(i) for i in ids]
 
