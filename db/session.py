@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,10 +40,6 @@ class Database:
         """Reads, or writes that call `commit()`; anything uncommitted is rolled back."""
         async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
-
-    async def ping(self) -> None:
-        async with self.session() as session:
-            await (await session.connection()).execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

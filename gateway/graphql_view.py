@@ -31,6 +31,13 @@ from resolvers.viewer import Viewer
 RETRY_AFTER_SECONDS = 5
 
 
+def _ws_authorization(context: Context) -> str | None:
+    """The `authorization` a WebSocket client sent in connection_init's payload."""
+    params = context.connection_params if isinstance(context.connection_params, dict) else {}
+    header = params.get("authorization") or params.get("Authorization")
+    return header if isinstance(header, str) else None
+
+
 async def _nothing() -> None:
     return None
 
@@ -109,12 +116,9 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """The viewer of a WebSocket connection comes in connection_init's payload as
         {"authorization": "Bearer <token>"}; a bad one refuses the connection (4403)."""
-        params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        header = params.get("authorization") or params.get("Authorization")
+        header = _ws_authorization(context)
         try:
-            viewer, expires_at = await authenticate(
-                header if isinstance(header, str) else None, tokens=self.tokens, db=self.database
-            )
+            viewer, expires_at = await authenticate(header, tokens=self.tokens, db=self.database)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message}) from None
         except DatabaseUnavailable:
@@ -130,12 +134,9 @@ class GraphQLView(GraphQL[Context, None]):
         same viewer (not revoked, not expired). Anonymous connections always are."""
         if not context.viewer.signed_in:
             return True
-        params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        header = params.get("authorization") or params.get("Authorization")
+        header = _ws_authorization(context)
         try:
-            viewer, _ = await authenticate(
-                header if isinstance(header, str) else None, tokens=self.tokens, db=self.database
-            )
+            viewer, _ = await authenticate(header, tokens=self.tokens, db=self.database)
         except Unauthenticated:
             return False
         except DatabaseUnavailable:

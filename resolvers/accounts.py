@@ -59,7 +59,7 @@ async def login(ctx: Context, *, login: str, password: str) -> SignedIn:
     """Same message, and the same argon2 work, whether the login or the password is wrong."""
     if len(password) > validation.MAX_PASSWORD:
         raise Unauthenticated(LOGIN_FAILED)
-    normalized = login.strip().lstrip("@").lower()
+    normalized = validation.normalize_handle(login)
     async with ctx.db.session() as session:
         user = await get_user_by_login(session, normalized) if normalized else None
     if not await ctx.passwords.verify(user.password_hash if user else None, password) or not user:

@@ -5,7 +5,7 @@ from typing import Any
 from db.queries import contents as queries
 from db.queries.contents import ContentKey, ContentOrder, ContentQuery
 from db.tables import Content, Tag
-from resolvers import policy
+from resolvers import policy, validation
 from resolvers.context import Context
 from resolvers.cursors import parse_datetime
 from resolvers.errors import BadUserInput
@@ -41,7 +41,7 @@ def check_query(query: ContentQuery) -> ContentQuery:
         query = ContentQuery(
             author_id=query.author_id,
             author_handle=query.author_handle,
-            tag_names=tuple(sorted({t.strip().lower().lstrip("#") for t in query.tag_names})),
+            tag_names=tuple(sorted({validation.normalize_tag(t) for t in query.tag_names})),
             status=query.status,
             language=query.language,
         )

@@ -3,7 +3,7 @@
 from db.queries import preferences as preference_queries
 from db.queries.preferences import PreferencesView
 from db.tables import Content, User
-from resolvers import policy
+from resolvers import policy, validation
 from resolvers.content import ContentOrder, ContentQuery, list_contents
 from resolvers.context import Context
 from resolvers.ids import decode_id_of
@@ -17,7 +17,7 @@ async def get_user(ctx: Context, global_id: str) -> User | None:
 
 
 async def get_user_by_handle(ctx: Context, handle: str) -> User | None:
-    return await ctx.loaders.user_by_handle.load(handle.strip().lower().lstrip("@"))
+    return await ctx.loaders.user_by_handle.load(validation.normalize_handle(handle))
 
 
 async def get_viewer(ctx: Context) -> User | None:

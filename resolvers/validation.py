@@ -51,8 +51,18 @@ MAX_MUTED_AUTHORS = 500
 MAX_LANGUAGES = 20
 
 
+def normalize_handle(value: str) -> str:
+    """How a handle is stored: lowercase, without '@'. Lookups use it unvalidated."""
+    return value.strip().lstrip("@").lower()
+
+
+def normalize_tag(value: str) -> str:
+    """How a tag name is stored: lowercase, no '#', spaces and '_' as '-'."""
+    return re.sub(r"[\s_]+", "-", value.strip().lstrip("#").lower())
+
+
 def handle(value: str, *, field: str = "handle") -> str:
-    normalized = value.strip().lstrip("@").lower()
+    normalized = normalize_handle(value)
     if not HANDLE.match(normalized):
         raise BadUserInput(
             f"`{field}` must be 3 to 30 characters of a-z, 0-9 and underscore", field=field
@@ -95,7 +105,7 @@ def text(value: str, *, field: str, maximum: int, required: bool = True) -> str:
 
 
 def tag_name(value: str, *, field: str = "tags") -> str:
-    normalized = re.sub(r"[\s_]+", "-", value.strip().lstrip("#").lower())
+    normalized = normalize_tag(value)
     if not TAG.match(normalized):
         raise BadUserInput(
             f"`{field}`: {value!r} is not a tag name: use 1 to 40 of a-z, 0-9 and '-', "

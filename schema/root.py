@@ -2,7 +2,7 @@
 
 import strawberry
 
-from resolvers import content, feed, notifications, search, tags, users
+from resolvers import content, feed, notifications, search, tags, users, validation
 from resolvers.context import Context
 from resolvers.ids import decode_id
 from schema.arguments import given, page_size
@@ -19,7 +19,7 @@ def _filter_query(filter: ContentFilter | None) -> content.ContentQuery:
     if filter is None:
         return content.ContentQuery()
     return content.ContentQuery(
-        author_handle=filter.author_handle.strip().lower().lstrip("@")
+        author_handle=validation.normalize_handle(filter.author_handle)
         if filter.author_handle
         else None,
         tag_names=tuple(filter.tags) if filter.tags else None,
