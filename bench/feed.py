@@ -48,7 +48,13 @@ from bench.common import (
     today_midnight_utc,
 )
 from db.embedded import EmbeddedPostgres
-from db.queries.feed import FeedWeights, count_search, feed_statement, search_statement
+from db.queries.feed import (
+    FeedWeights,
+    count_search,
+    feed_statement,
+    plan_for_values,
+    search_statement,
+)
 from db.seed import SeedPlan
 from db.session import Database, StatementCounter, create_engine
 from gateway.auth import Passwords, Tokens
@@ -58,6 +64,7 @@ from resolvers.context import create_context
 from resolvers.cursors import CursorCodec
 from resolvers.feed import feed_weights
 from resolvers.ranking import RankingWeights
+from resolvers.search import COUNT_LIMIT
 from resolvers.viewer import Viewer
 from schema import build_schema
 
@@ -476,6 +483,7 @@ async def time_statement(
         async def run() -> Outcome:
             # Built per run, like the resolvers do, so `now` moves on.
             statement, params = make()
+            await plan_for_values(conn)
             rows = (await conn.execute(statement, params)).all()
             return Outcome(rows, ["statement"])
 
@@ -495,6 +503,7 @@ async def time_count(engine: AsyncEngine, viewer: Viewer, query: str, scale: Sca
                 viewer_id=viewer.id,
                 access=policy.content_filter(viewer),
                 now=datetime.now(UTC),
+                limit=COUNT_LIMIT,
             )
         return Outcome(total, ["statement"])
 
@@ -561,7 +570,8 @@ async def explain(engine: AsyncEngine, statement: Any, params: dict[str, Any]) -
     try:
         async with engine.connect() as conn:
             # Once without EXPLAIN: warms the buffers as a busy server's are, and records
-            # the SQL that the plain statement sends.
+            # the SQL that the plain statement sends. Planned as the gateway plans it.
+            await plan_for_values(conn)
             await conn.execute(statement, params)
             rows = (await conn.execute(Explain(statement), params)).scalars().all()
     finally:

@@ -14,6 +14,9 @@ from resolvers.feed import feed_weights, page_of_walk, store_walk
 from resolvers.paging import Page
 
 MAX_QUERY = 200
+# totalCount counts at most this many matches (docs/ranking.md): an exact count of a
+# common word reads every match. Search ranks only the newest matches anyway.
+COUNT_LIMIT = 10_000
 
 
 async def search(ctx: Context, *, query: str, first: int, after: str | None) -> Page[Content]:
@@ -47,7 +50,12 @@ async def search(ctx: Context, *, query: str, first: int, after: str | None) -> 
     async def total_count() -> int:
         async with ctx.db.session() as session:
             return await count_search(
-                session, query=text, viewer_id=ctx.viewer.id, access=access, now=now
+                session,
+                query=text,
+                viewer_id=ctx.viewer.id,
+                access=access,
+                now=now,
+                limit=COUNT_LIMIT,
             )
 
     return Page(

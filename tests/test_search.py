@@ -2,6 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
+from db.queries.feed import rank_search
+from resolvers import policy
+from resolvers import search as search_resolver
+from resolvers.feed import feed_weights
+from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 from tests.factories import make_content, make_user, set_preferences
 
@@ -127,3 +134,50 @@ async def test_blank_or_huge_queries_are_bad_input(gql) -> None:
         result = await gql.execute(SEARCH, {"q": query})
         assert result.errors[0].extensions["code"] == "BAD_USER_INPUT"
         assert "`query`" in result.errors[0].message and words in result.errors[0].message
+
+
+async def test_each_distinct_parse_of_the_query_is_kept_once(db) -> None:
+    # Repeated lexemes made Postgres think common terms far more common than they are
+    # and pick slow plans (docs/performance.md); the match set must not change.
+    async with db.session() as session:
+        parsed = await (await session.connection()).execute(
+            sa.text(
+                "SELECT gateway_search_tsquery('python')::text,"
+                " gateway_search_tsquery('kubernetes')::text,"
+                " gateway_search_tsquery('!!!') IS NULL"
+            )
+        )
+        assert tuple(parsed.one()) == ("'python'", "'kubernet' | 'kubernetes'", True)
+
+
+async def test_a_query_without_words_finds_nothing(db, gql) -> None:
+    author = await make_user(db)
+    await make_content(db, author, title="Punctuation!!!", at=NOW)
+    assert await found(gql, "!!!") == []
+
+
+async def test_total_count_stops_at_the_count_limit(db, gql, monkeypatch) -> None:
+    author = await make_user(db)
+    for i in range(5):
+        await make_content(db, author, title=f"limit note {i}", at=NOW - timedelta(minutes=i))
+    monkeypatch.setattr(search_resolver, "COUNT_LIMIT", 3)
+    data = await gql.data(SEARCH, {"q": "limit", "first": 10})
+    assert data["search"]["totalCount"] == 3
+    assert len(data["search"]["edges"]) == 5
+
+
+async def test_ranking_statements_get_plans_for_their_values(db) -> None:
+    # A generic plan cannot see the search query: a common word took 8-10 s that way.
+    async with db.session() as session:
+        await rank_search(
+            session,
+            query="anything",
+            viewer_id=None,
+            access=policy.content_filter(Viewer.anonymous()),
+            now=NOW,
+            weights=feed_weights(RankingWeights()),
+        )
+        mode = await (await session.connection()).execute(
+            sa.text("SELECT current_setting('plan_cache_mode')")
+        )
+        assert mode.scalar_one() == "force_custom_plan"

@@ -87,7 +87,13 @@ async def test_seeds_a_consistent_plan_and_leaves_the_schema_as_migrated(
 
         assert not await is_empty(url)
         assert await conn.fetch(SCHEMA_SQL) == schema_before
-        assert stages[0] == "users" and stages[-1] == "analyze"
+        assert stages[0] == "users" and stages[-1] == "vacuum"
+        never_vacuumed = await conn.fetch(
+            "SELECT relname FROM pg_stat_user_tables"
+            " WHERE relname = ANY($1::text[]) AND last_vacuum IS NULL",
+            list(SEEDED_TABLES),
+        )
+        assert never_vacuumed == []
 
         counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in SEEDED_TABLES}
         assert (report.users, counts["users"]) == (PLAN.users, PLAN.users)

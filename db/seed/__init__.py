@@ -124,7 +124,16 @@ async def seed_database(
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         async with conn.transaction():
-            return await _seed(conn, plan, hashed, progress)
+            report = await _seed(conn, plan, hashed, progress)
+        # VACUUM cannot run in the seed's transaction. Without it the new pages are not
+        # marked all-visible, index-only scans fetch the heap for every row until
+        # autovacuum's first pass, and the first minutes get other plans than the rest.
+        ticker = Ticker(progress, "vacuum", 1)
+        await conn.execute("SET statement_timeout = 0")
+        await conn.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+        await conn.execute(f"VACUUM (ANALYZE) {', '.join(SEEDED_TABLES)}", timeout=None)
+        ticker.finish()
+        return report
     finally:
         await conn.close()
 
@@ -195,9 +204,6 @@ async def _seed(
     await restore(conn, aside, ticker.step)
     ticker.finish()
     await advance_identities(conn)
-    ticker = Ticker(progress, "analyze", 1)
-    await conn.execute(f"ANALYZE {', '.join(SEEDED_TABLES)}")
-    ticker.finish()
 
     return SeedReport(
         users=users,
