@@ -32,6 +32,8 @@ class Context:
     # When the viewer's token stops being valid; live subscriptions end then.
     token_expires_at: datetime | None = None
     connection_params: dict[str, Any] | None = None
+    # Subscription events being executed for this connection (schema/live_sharing.py).
+    deliveries: dict[int, Any] = field(default_factory=dict)
 
     def refresh_loaders(self) -> Loaders:
         """New per-request caches, for a long-lived connection's next unit of work."""

@@ -1,11 +1,12 @@
 """Live subscriptions: events from the bus, filtered and resolved as each subscriber's
 viewer. Work that is the same for many subscribers (the content row for an access class,
-which subscribers muted it) is done once per event per process."""
+which subscribers muted it, the result of a document for subscribers who would get the
+same answer) is done once per event per process."""
 
 import asyncio
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,8 @@ class PublishedEvent:
     habits: DataLoader[int, dict[int, float]] = dataclasses.field(init=False)
     half_life_days: float = 30.0
     related: "asyncio.Task[tuple[list[Tag], User | None]] | None" = None
+    # Executions of a document, by (document, audience): see Delivery.
+    results: "dict[Hashable, asyncio.Future[Any]]" = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         async def rows(accesses: Sequence[ContentAccess]) -> list[Content | None]:
@@ -112,10 +115,22 @@ class PublishedEvent:
             (author,) = await user_queries.users_by_id(session, [self.author_id])
         return tags, author
 
-    async def prime(self, ctx: Context, row: Content) -> None:
+    async def shared_result(self, key: Hashable, execute: Callable[[], Awaitable[Any]]) -> Any:
+        """What `execute` returns, run by the first subscriber asking with `key`; the
+        others with the same key wait for that run instead of repeating it."""
+        result = self.results.get(key)
+        if result is None:
+            result = self.results[key] = asyncio.ensure_future(execute())
+        # Shielded: the first subscriber going away must not cancel the others' answer.
+        return await asyncio.shield(result)
+
+    async def prime(self, ctx: Context, row: Content) -> Hashable:
         """Fresh loaders for this subscriber, holding what the event already read, so the
         usual selections (author, tags in the viewer's order, viewerHasReacted) resolve
-        from batches shared by all subscribers instead of queries per socket."""
+        from batches shared by all subscribers instead of queries per socket.
+
+        Returns what those viewer-dependent fields depend on for this subscriber: two
+        subscribers of one access class with equal values get equal answers."""
         tags, author = await self.tags_and_author()
         # Emptied, not rebuilt: making a connection's thirteen DataLoaders anew for every
         # delivery was a quarter of the CPU of a large fan-out (py-spy).
@@ -125,15 +140,34 @@ class PublishedEvent:
         loaders.tags_by_content_id.prime(self.content_id, tags)
         if author is not None:
             loaders.user_by_id.prime(self.author_id, author)
-        if ctx.viewer.id is not None:
-            loaders.viewer_reacted_by_content_id.prime(
-                self.content_id, await asyncio.shield(self.reacted.load(ctx.viewer.id))
-            )
-            weights = await asyncio.shield(self.weights.load(ctx.viewer.id))
-            habits = await asyncio.shield(self.habits.load(ctx.viewer.id))
-            tag_ids = [t.id for t in tags if t.id is not None]
-            loaders.viewer_weight_by_tag_id.prime_many({i: weights.get(i) for i in tag_ids})
-            loaders.viewer_habit_by_tag_id.prime_many({i: habits.get(i, 0.0) for i in tag_ids})
+        if ctx.viewer.id is None:
+            return ()
+        reacted = await asyncio.shield(self.reacted.load(ctx.viewer.id))
+        loaders.viewer_reacted_by_content_id.prime(self.content_id, reacted)
+        weights = await asyncio.shield(self.weights.load(ctx.viewer.id))
+        habits = await asyncio.shield(self.habits.load(ctx.viewer.id))
+        tag_ids = [t.id for t in tags if t.id is not None]
+        loaders.viewer_weight_by_tag_id.prime_many({i: weights.get(i) for i in tag_ids})
+        loaders.viewer_habit_by_tag_id.prime_many({i: habits.get(i, 0.0) for i in tag_ids})
+        return (
+            reacted,
+            tuple((i, weights[i]) for i in tag_ids if i in weights),
+            tuple((i, habits[i]) for i in tag_ids if i in habits),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event on its way to one subscriber. `audience` is everything besides the
+    document and its variables that the subscriber's answer depends on (access class,
+    role, the viewer-dependent values of prime()); schema/live_sharing.py executes a
+    document once per audience and hands the result to every subscriber in it."""
+
+    event: PublishedEvent
+    audience: Hashable
+
+    async def result(self, document: Hashable, execute: Callable[[], Awaitable[Any]]) -> Any:
+        return await self.event.shared_result((document, self.audience), execute)
 
 
 def _access_class(ctx: Context, author_id: int) -> ContentAccess:
@@ -185,7 +219,9 @@ def _bus(ctx: Context) -> EventBus:
     return ctx.bus
 
 
-async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterator[Content]:
+async def content_published(
+    ctx: Context, tags: list[str] | None
+) -> AsyncIterator[tuple[Content, Delivery]]:
     """Each newly published content the viewer may see and has not muted; with `tags`,
     only content carrying one of them."""
     wanted = (
@@ -210,7 +246,8 @@ async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterat
         )
         # Shielded: these futures are shared by every subscriber of the event, and one
         # subscriber going away (cancelled) must not cancel them for the others.
-        row = await asyncio.shield(shared.rows.load(_access_class(ctx, author_id)))
+        access = _access_class(ctx, author_id)
+        row = await asyncio.shield(shared.rows.load(access))
         if row is None or row.status != "PUBLISHED":
             continue
         if wanted is not None:
@@ -219,8 +256,8 @@ async def content_published(ctx: Context, tags: list[str] | None) -> AsyncIterat
                 continue
         if ctx.viewer.id is not None and await asyncio.shield(shared.muted.load(ctx.viewer.id)):
             continue
-        await shared.prime(ctx, row)
-        yield row
+        personal = await shared.prime(ctx, row)
+        yield row, Delivery(shared, (access, ctx.viewer.role, personal))
 
 
 async def notifications(ctx: Context) -> AsyncIterator[Notification]:

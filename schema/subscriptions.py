@@ -8,6 +8,7 @@ from resolvers import live
 from resolvers.context import Context
 from schema.arguments import given
 from schema.content import Content
+from schema.live_sharing import delivering
 from schema.notifications import Notification
 
 
@@ -20,8 +21,10 @@ class Subscription:
     async def content_published(
         self, info: strawberry.Info[Context], tags: list[str] | None = strawberry.UNSET
     ) -> AsyncGenerator[Content, None]:
-        async for row in live.content_published(info.context, given(tags)):
-            yield Content.from_row(row)
+        async for row, delivery in live.content_published(info.context, given(tags)):
+            content = Content.from_row(row)
+            with delivering(info.context, content, delivery):
+                yield content
 
     @strawberry.subscription(
         description="The viewer's own notifications as they happen; requires sign-in."

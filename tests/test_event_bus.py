@@ -91,8 +91,12 @@ async def test_a_slow_subscriber_is_cut_off_and_others_keep_up(live) -> None:
         assert slow.queue.qsize() == 0, "a cut-off subscriber holds no backlog"
 
 
-async def _fan_out_statements(db, bus, engine, viewers, author) -> tuple[int, int]:
-    """Statements one publish costs across `viewers` subscribers, and how many got it."""
+FAN_OUT_QUERY = """subscription { contentPublished { title viewerHasReacted author { handle }
+                                                 tags { name viewerAffinity } } }"""
+
+
+async def _fan_out(db, bus, engine, viewers, author, query=FAN_OUT_QUERY) -> tuple[int, list]:
+    """Statements one publish costs across `viewers` subscribers, and what each got."""
     from db.session import StatementCounter
     from gateway.errors import ClassifyErrors
     from resolvers.context import create_context
@@ -101,8 +105,6 @@ async def _fan_out_statements(db, bus, engine, viewers, author) -> tuple[int, in
     from tests.conftest import PASSWORDS, TEST_SECRET, TOKENS
 
     schema = build_schema(extensions=[ClassifyErrors])
-    query = """subscription { contentPublished { title viewerHasReacted author { handle }
-                                                  tags { name viewerAffinity } } }"""
     streams = []
     for viewer in viewers:
         context = create_context(
@@ -124,8 +126,11 @@ async def _fan_out_statements(db, bus, engine, viewers, author) -> tuple[int, in
         results = await asyncio.wait_for(asyncio.gather(*firsts), 10)
     for stream in streams:
         await stream.aclose()  # type: ignore[union-attr]
-    delivered = sum(1 for r in results if r.errors is None and r.data["contentPublished"])
-    return counter.count, delivered
+    return counter.count, results
+
+
+def _delivered(results) -> int:
+    return sum(1 for r in results if r.errors is None and r.data["contentPublished"])
 
 
 async def test_an_events_work_is_shared_not_repeated_per_subscriber(live) -> None:
@@ -134,7 +139,69 @@ async def test_an_events_work_is_shared_not_repeated_per_subscriber(live) -> Non
     members = [await make_user(db) for _ in range(24)]
     few = [Viewer.anonymous(), *(Viewer.member(m.id) for m in members[:3])]
     many = [Viewer.anonymous()] * 4 + [Viewer.member(m.id) for m in members]
-    few_statements, few_delivered = await _fan_out_statements(db, bus, db.engine, few, author)
-    many_statements, many_delivered = await _fan_out_statements(db, bus, db.engine, many, author)
-    assert (few_delivered, many_delivered) == (len(few), len(many))
+    few_statements, few_results = await _fan_out(db, bus, db.engine, few, author)
+    many_statements, many_results = await _fan_out(db, bus, db.engine, many, author)
+    assert (_delivered(few_results), _delivered(many_results)) == (len(few), len(many))
     assert few_statements == many_statements, "the cost of an event must not grow with sockets"
+
+
+class _CountingRenderer:
+    """Counts executions of a document selecting bodyHtml: it renders once per run."""
+
+    def __init__(self, render) -> None:
+        self.render, self.calls = render, 0
+
+    def __call__(self, body: str) -> str:
+        self.calls += 1
+        return self.render(body)
+
+
+async def test_a_document_is_executed_once_per_audience_not_per_socket(live, monkeypatch) -> None:
+    import schema.content
+    from tests.factories import set_preferences
+
+    db, bus = live
+    author = await make_user(db, handle="writer")
+    plain = [await make_user(db) for _ in range(3)]
+    fan = await make_user(db)
+    await set_preferences(db, fan, weights={"rust": 0.9})
+    viewers = [
+        *(Viewer.member(m.id) for m in plain),
+        Viewer.member(fan.id),
+        Viewer.anonymous(),
+        Viewer.anonymous(),
+    ]
+    renderer = _CountingRenderer(schema.content.render_markdown)
+    monkeypatch.setattr(schema.content, "render_markdown", renderer)
+    query = """subscription { contentPublished { title bodyHtml viewerHasReacted
+                 author { handle } tags { name viewerAffinity } } }"""
+    _, results = await _fan_out(db, bus, db.engine, viewers, author, query)
+
+    assert _delivered(results) == len(viewers)
+    # Three audiences: members without preferences, the member weighting rust, anonymous.
+    assert renderer.calls == 3
+    tags = [[t["name"] for t in r.data["contentPublished"]["tags"]] for r in results]
+    assert tags == [["python", "rust"]] * 3 + [["rust", "python"]] + [["python", "rust"]] * 2
+    fan_affinity = {
+        t["name"]: t["viewerAffinity"] for t in results[3].data["contentPublished"]["tags"]
+    }
+    assert fan_affinity == {"python": 0.0, "rust": 0.9}
+    assert all(r.data["contentPublished"]["author"]["handle"] == "writer" for r in results)
+
+
+async def test_a_personal_document_is_executed_for_each_socket(live, monkeypatch) -> None:
+    import schema.content
+
+    db, bus = live
+    author = await make_user(db)
+    readers = [await make_user(db) for _ in range(3)]
+    viewers = [Viewer.member(r.id) for r in readers] + [Viewer.member(author.id)]
+    renderer = _CountingRenderer(schema.content.render_markdown)
+    monkeypatch.setattr(schema.content, "render_markdown", renderer)
+    # Whose email shows depends on who asks, beyond what an audience holds.
+    query = "subscription { contentPublished { bodyHtml author { email } } }"
+    _, results = await _fan_out(db, bus, db.engine, viewers, author, query)
+
+    assert renderer.calls == len(viewers)
+    emails = [r.data["contentPublished"]["author"]["email"] for r in results]
+    assert emails == [None, None, None, author.email]
