@@ -1,0 +1,513 @@
+"""Load benchmark: the gateway against a floor, over HTTP, at fixed concurrency.
+
+    python -m bench.http                      # 100k users, 1M contents, 16 connections, 10 s
+    python -m bench.http --duration 3 --operations contents,feed
+
+Starts the embedded Postgres in --data-dir (seeding the database only if it is empty,
+as bench.feed does), the gateway as a real `gateway serve` process (one worker) and the
+floor (bench/floor.py: bare Starlette, one hand-written SQL statement per request that
+returns the JSON) as a uvicorn process, both on 127.0.0.1 against the same database.
+
+1. Counting: a second pair of the same servers talks to Postgres through a counting
+   proxy (bench/pgcount.py); a few sequential requests per operation give the
+   statements per request as Postgres receives them.
+2. Measuring, per operation: one request to each server, whose JSON must be equal (a
+   diff and exit status 1 otherwise); then each server gets --warmup s of load and
+   --duration s measured with --concurrency keep-alive connections (bench/load.py).
+   CPU per request is read from /proc (psutil) for the server process, Postgres's
+   backends and this load-generating process.
+"""
+
+import argparse
+import asyncio
+import difflib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from bench import floor
+from bench.common import (
+    DEFAULT_DATA_DIR,
+    REPO_ROOT,
+    Latency,
+    database_name,
+    prepare_database,
+    today_midnight_utc,
+)
+from bench.feed import prepare_viewer
+from bench.load import LoadResult, Request, fetch, run_load
+from bench.pgcount import StatementCounter
+from db.embedded import EmbeddedPostgres, asyncpg_dsn
+from db.seed import SeedPlan
+from db.session import create_engine
+from gateway.auth import Tokens
+from tests.live_server import GatewayProcess, free_port
+
+SECRET = "bench-secret-not-for-production-0123456789"
+COUNTED_REQUESTS = 5
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    label: str
+    document: str
+    variables: dict[str, Any]
+    signed_in: bool
+
+
+def operations(handle: str, names: list[str]) -> list[Operation]:
+    every = {
+        "contents": Operation(
+            "contents",
+            "contents(first: 20), anonymous",
+            floor.CONTENTS,
+            {"first": 20},
+            signed_in=False,
+        ),
+        "feed": Operation(
+            "feed", "feed(first: 20), signed in", floor.FEED, {"first": 20}, signed_in=True
+        ),
+        "profile": Operation(
+            "profile",
+            f"user({handle}) + contents(first: 10), signed in",
+            floor.PROFILE,
+            {"handle": handle, "first": 10},
+            signed_in=True,
+        ),
+    }
+    unknown = set(names) - set(every)
+    if unknown:
+        raise SystemExit(f"unknown operations: {', '.join(sorted(unknown))}; know {list(every)}")
+    return [every[name] for name in names]
+
+
+# --- server processes ---------------------------------------------------------------
+
+
+class Server:
+    """A server under test: its base URL and the process whose CPU is counted."""
+
+    name: str
+    port: int
+    pid: int
+
+    def request(self, operation: Operation, token: str) -> Request:
+        headers = {"Authorization": f"Bearer {token}"} if operation.signed_in else {}
+        body = {"query": operation.document, "variables": operation.variables}
+        return Request.post_json("127.0.0.1", self.port, "/graphql", body, headers)
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
+class Gateway(Server):
+    def __init__(self, database_url: str, workdir: Path, tag: str) -> None:
+        self.name = "gateway"
+        (workdir / tag).mkdir()
+        self.process = GatewayProcess(database_url, SECRET, workdir / tag / "gateway.log")
+        self.port = self.process.port
+        self.pid = self.process.process.pid
+
+    def wait_ready(self) -> None:
+        self.process.wait_ready()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Floor(Server):
+    def __init__(self, database_url: str, workdir: Path, tag: str) -> None:
+        self.name = "floor"
+        self.port = free_port()
+        self.log_path = workdir / f"floor-{tag}.log"
+        env = dict(os.environ)
+        env |= {"FLOOR_DATABASE_URL": asyncpg_dsn(database_url), "FLOOR_SECRET_KEY": SECRET}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", "bench.floor:create_app", "--factory",
+                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--no-access-log", "--log-level", "warning",
+                ],
+                cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.pid = self.process.pid
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"floor exited:\n{self.log_path.read_text()}")
+            try:
+                httpx.post(f"http://127.0.0.1:{self.port}/graphql", json={}, timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError(f"floor not ready:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def start_pair(url: str, workdir: Path, tag: str) -> tuple[Gateway, Floor]:
+    gateway = Gateway(url, workdir, tag)
+    try:
+        server_floor = Floor(url, workdir, tag)
+    except BaseException:
+        gateway.stop()
+        raise
+    try:
+        await asyncio.to_thread(gateway.wait_ready)
+        await asyncio.to_thread(server_floor.wait_ready)
+    except BaseException:
+        gateway.stop()
+        server_floor.stop()
+        raise
+    return gateway, server_floor
+
+
+# --- CPU ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+class PostgresCpu:
+    """CPU of the postmaster's children (backends, background workers), from /proc.
+    Backends that exit between two readings take their CPU with them; the servers'
+    pooled connections live through a measurement."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+
+    def read(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for child in psutil.Process(self.postmaster).children():
+            try:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            found[child.pid] = float(times.user + times.system)
+        return found
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+# --- comparing ------------------------------------------------------------------------
+
+
+async def answer(server: Server, operation: Operation, token: str) -> Any:
+    status, body = await fetch(server.request(operation, token))
+    parsed = json.loads(body)
+    if status != 200 or "errors" in parsed:
+        raise SystemExit(f"{server.name} answered {operation.name} with HTTP {status}: {body!r}")
+    return parsed
+
+
+async def check_equal(gateway: Server, floor_: Server, operation: Operation, token: str) -> None:
+    """The same JSON from both. The feed's order depends on the instant it was ranked
+    (freshness), so a difference there gets one more try before it fails."""
+    for attempt in (1, 2):
+        ours, theirs = await asyncio.gather(
+            answer(gateway, operation, token), answer(floor_, operation, token)
+        )
+        if ours == theirs:
+            return
+        if attempt == 2:
+            left = json.dumps(ours, indent=1, sort_keys=True).splitlines()
+            right = json.dumps(theirs, indent=1, sort_keys=True).splitlines()
+            diff = difflib.unified_diff(left, right, "gateway", "floor", lineterm="", n=2)
+            print("\n".join(list(diff)[:120]))
+            raise SystemExit(f"{operation.name}: the gateway's JSON differs from the floor's")
+
+
+# --- counting -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    total: list[int]
+    kinds: Counter[str]
+
+    def summary(self) -> str:
+        low, high = min(self.total), max(self.total)
+        return str(low) if low == high else f"{low}-{high}"
+
+    def breakdown(self) -> str:
+        n = len(self.total)
+        order = ("query", "control", "ping", "reset")
+        return " ".join(f"{k} {self.kinds[k] / n:g}" for k in order if self.kinds[k])
+
+
+async def count_statements(
+    url: str, workdir: Path, ops: list[Operation], token: str
+) -> dict[tuple[str, str], Counted]:
+    socket_dir = workdir / "count"
+    socket_dir.mkdir()
+    parsed = make_url(url)
+    upstream = Path(parsed.query["host"]) / f".s.PGSQL.{parsed.port or 5432}"  # type: ignore[arg-type]
+    counter = StatementCounter(upstream, socket_dir)
+    await counter.start()
+    counted_url = parsed.set(query={"host": str(socket_dir)}).render_as_string(hide_password=False)
+    found: dict[tuple[str, str], Counted] = {}
+    try:
+        progress("counting statements: starting a gateway and a floor behind the counter")
+        pair = await start_pair(counted_url, workdir, "counted")
+        try:
+            for operation in ops:
+                for server in pair:
+                    await answer(server, operation, token)  # warm: prepared statements, caches
+                    totals: list[int] = []
+                    kinds: Counter[str] = Counter()
+                    for _ in range(COUNTED_REQUESTS):
+                        await asyncio.sleep(0.1)
+                        before = counter.snapshot()
+                        await answer(server, operation, token)
+                        await asyncio.sleep(0.1)  # anything the server sends after answering
+                        delta = counter.snapshot() - before
+                        totals.append(sum(delta.values()))
+                        kinds += delta
+                    found[(operation.name, server.name)] = Counted(totals, kinds)
+                    progress(
+                        f"  {operation.name} {server.name}: {found[(operation.name, server.name)].summary()}"
+                        f" statements ({found[(operation.name, server.name)].breakdown()})"
+                    )
+        finally:
+            for server in pair:
+                server.stop()
+    finally:
+        await counter.stop()
+    return found
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    load: LoadResult
+    server_cpu: float
+    postgres_cpu: float
+
+
+async def measure(
+    server: Server,
+    operation: Operation,
+    token: str,
+    pg: PostgresCpu,
+    args: argparse.Namespace,
+) -> Measured:
+    marks: dict[str, Any] = {}
+
+    def on_start() -> None:
+        marks["server"] = cpu_seconds(server.pid)
+        marks["postgres"] = pg.read()
+
+    def report(line: str) -> None:
+        progress(f"  {operation.name:<8} {server.name:<7} {line}")
+
+    load = await run_load(
+        server.request(operation, token),
+        concurrency=args.concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        on_start=on_start,
+        progress=report,
+    )
+    server_cpu = cpu_seconds(server.pid) - marks["server"]
+    postgres_cpu = PostgresCpu.spent(marks["postgres"], pg.read())
+    return Measured(load, server_cpu, postgres_cpu)
+
+
+def _per_request_ms(seconds: float, load: LoadResult) -> str:
+    return f"{seconds * 1000 / load.requests:.2f}" if load.requests else "-"
+
+
+def print_report(
+    ops: list[Operation],
+    results: dict[tuple[str, str], Measured],
+    counts: dict[tuple[str, str], Counted],
+    args: argparse.Namespace,
+) -> None:
+    print(
+        f"\n{args.concurrency} connections, {args.warmup:g} s warm-up, {args.duration:g} s"
+        " measured per server and operation"
+    )
+    header = (
+        f"{'operation':<44} {'server':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'errors':>6} {'stmts':>6} {'cpu ms/req':>10} {'pg ms/req':>9} {'load ms/req':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for operation in ops:
+        for name in ("gateway", "floor"):
+            m = results[(operation.name, name)]
+            lat = Latency.of(m.load.latencies)
+            counted = counts.get((operation.name, name))
+            print(
+                f"{operation.label:<44} {name:<8} {m.load.rate:>8.1f} {lat.p50:>8.1f}"
+                f" {lat.p99:>8.1f} {m.load.errors:>6} {counted.summary() if counted else '-':>6}"
+                f" {_per_request_ms(m.server_cpu, m.load):>10}"
+                f" {_per_request_ms(m.postgres_cpu, m.load):>9}"
+                f" {_per_request_ms(m.load.client_cpu, m.load):>11}"
+            )
+    print("\ngateway / floor")
+    verdicts: list[str] = []
+    for operation in ops:
+        ours = results[(operation.name, "gateway")].load
+        theirs = results[(operation.name, "floor")].load
+        ratio = ours.rate / theirs.rate if theirs.rate else float("nan")
+        target = " (goal >= 0.50)" if operation.name in ("contents", "feed") else ""
+        print(f"  {operation.label:<44} throughput {ratio:.3f}{target}")
+        if target:
+            verdicts.append(f"{operation.name} {'met' if ratio >= 0.5 else 'NOT met'}")
+    if verdicts:
+        print("  issue #6 goal (half the floor's throughput): " + ", ".join(verdicts))
+    print("\nstatements per request by kind (counting phase, mean):")
+    for (op_name, name), counted in counts.items():
+        print(f"  {op_name:<8} {name:<8} {counted.breakdown()}")
+    for (op_name, name), m in results.items():
+        if m.load.first_error:
+            print(f"  {op_name} {name}: first error: {m.load.first_error}")
+
+
+def print_notes(ops: list[Operation]) -> None:
+    print(
+        "\nnotes:\n"
+        "  JSON equal (parsed) between gateway and floor before each measurement; left out"
+        f" of the documents: {floor.LEFT_OUT}.\n"
+        "  stmts: statements Postgres received per request (every simple Query and every"
+        " Execute, through bench/pgcount.py), BEGIN/ROLLBACK and pool pings included.\n"
+        "  cpu: the server process (utime + stime from /proc); pg: every Postgres backend;"
+        " load: the load generator (this process). Per completed request.\n"
+        "  The gateway writes uvicorn's access log (log level info) as `gateway serve` does;"
+        " the floor runs with --no-access-log."
+    )
+    for operation in ops:
+        print(f"\n{operation.name}: {operation.label}, variables {json.dumps(operation.variables)}")
+        print(operation.document)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+async def pick_profile_handle(engine: Any, viewer_id: int) -> str:
+    """The followed author with the most content: a full first page and a real count."""
+    async with engine.connect() as conn:
+        handle: str = (
+            await conn.execute(
+                sa.text(
+                    "SELECT u.handle FROM follows f JOIN users u ON u.id = f.followee_id"
+                    " WHERE f.follower_id = :v ORDER BY (SELECT count(*) FROM contents c"
+                    " WHERE c.author_id = u.id) DESC, u.id LIMIT 1"
+                ),
+                {"v": viewer_id},
+            )
+        ).scalar_one()
+        return handle
+
+
+async def run(args: argparse.Namespace) -> None:
+    plan = SeedPlan(
+        users=args.users, contents=args.contents, seed=args.seed, reference=today_midnight_utc()
+    )
+    server = EmbeddedPostgres(args.data_dir)
+    try:
+        progress(f"database {database_name(plan)} in {args.data_dir}")
+        prepared = await prepare_database(server, plan)
+        engine = create_engine(prepared.url)
+        try:
+            viewer = await prepare_viewer(engine)
+            handle = await pick_profile_handle(engine, viewer.id)
+            async with engine.connect() as conn:
+                version = (
+                    await conn.execute(
+                        sa.text("SELECT token_version FROM users WHERE id = :v"), {"v": viewer.id}
+                    )
+                ).scalar_one()
+        finally:
+            await engine.dispose()
+        token = Tokens(SECRET, timedelta(hours=4)).issue(viewer.id, version).token
+        ops = operations(handle, args.operations.split(","))
+        progress(
+            f"viewer bench_viewer (id {viewer.id}): {viewer.followed_tags} followed tags,"
+            f" {viewer.follows} follows; profile of @{handle}"
+        )
+        pg = PostgresCpu(Path(make_url(prepared.url).query["host"]))  # type: ignore[arg-type]
+        with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+            workdir = Path(tmp)
+            counts = (
+                {} if args.no_count else await count_statements(prepared.url, workdir, ops, token)
+            )
+            progress("measuring: starting the gateway and the floor")
+            gateway, server_floor = await start_pair(prepared.url, workdir, "measured")
+            results: dict[tuple[str, str], Measured] = {}
+            try:
+                for operation in ops:
+                    progress(f"{operation.name}: checking that both answer the same JSON")
+                    await check_equal(gateway, server_floor, operation, token)
+                    for target in (gateway, server_floor):
+                        results[(operation.name, target.name)] = await measure(
+                            target, operation, token, pg, args
+                        )
+            finally:
+                gateway.stop()
+                server_floor.stop()
+    finally:
+        server.stop()
+    print(
+        f"\nplan: {plan.users:,} users, {plan.contents:,} contents, seed {plan.seed};"
+        f" {os.cpu_count()} CPUs"
+    )
+    print_report(ops, results, counts, args)
+    print_notes(ops)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--contents", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds per run")
+    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    parser.add_argument(
+        "--operations", default="contents,feed,profile", help="comma-separated, in this order"
+    )
+    parser.add_argument("--no-count", action="store_true", help="skip the statement-counting phase")
+    args = parser.parse_args(argv)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
