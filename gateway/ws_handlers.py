@@ -2,8 +2,13 @@
 operation: a socket outlives tokens, and a token revoked (logout) or expired since
 connection_init must not keep working on it."""
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -17,7 +22,24 @@ if TYPE_CHECKING:
 FORBIDDEN = 4403
 
 
+async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
+    """Sends a protocol message as a text frame. strawberry sends bytes as a binary
+    frame, and the view encodes JSON to bytes (orjson, for HTTP); browser clients
+    (graphql-ws, subscriptions-transport-ws) JSON.parse each frame's data and cannot
+    parse a binary one."""
+    if not isinstance(adapter, ASGIWebSocketAdapter):
+        await adapter.send_json(message)
+        return
+    try:
+        await adapter.ws.send_text(orjson.dumps(message).decode())
+    except WebSocketDisconnect as error:
+        raise WebSocketDisconnected from error
+
+
 class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def send_message(self, message: Any) -> None:
+        await send_text_frame(self.websocket, message)
+
     async def handle_subscribe(self, message: Any) -> None:
         view: GraphQLView = self.view  # type: ignore[assignment]
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
@@ -27,6 +49,9 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
+    async def send_message(self, message: Any) -> None:
+        await send_text_frame(self.websocket, message)
+
     async def handle_connection_init(self, message: Any) -> None:
         # graphql-ws tolerates a second init; it would swap the viewer of a live
         # connection (and the expiry its subscriptions watch), so it is refused.

@@ -8,7 +8,7 @@ import dataclasses
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -32,6 +32,20 @@ class SlowConsumer(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__()
         self.message = "This subscription fell too far behind and was ended: subscribe again."
+
+
+T = TypeVar("T")
+
+
+async def _shared(awaitable: "Awaitable[T]") -> T:
+    """The value of a future that every subscriber of an event shares. Shielded, so one
+    subscriber going away (cancelled) does not cancel it for the others; a future that
+    is already done is read directly, because shielding costs a new future and two
+    callbacks per call, and most of a large fan-out reads finished ones."""
+    future = asyncio.ensure_future(awaitable)
+    if future.done():
+        return future.result()
+    return await asyncio.shield(future)
 
 
 @dataclasses.dataclass(eq=False)
@@ -107,7 +121,7 @@ class PublishedEvent:
         """Viewer-independent: read once for every subscriber."""
         if self.related is None:
             self.related = asyncio.ensure_future(self._related())
-        return await asyncio.shield(self.related)
+        return await _shared(self.related)
 
     async def _related(self) -> tuple[list[Tag], User | None]:
         async with self.db.session() as session:
@@ -121,8 +135,7 @@ class PublishedEvent:
         result = self.results.get(key)
         if result is None:
             result = self.results[key] = asyncio.ensure_future(execute())
-        # Shielded: the first subscriber going away must not cancel the others' answer.
-        return await asyncio.shield(result)
+        return await _shared(result)
 
     async def prime(self, ctx: Context, row: Content) -> Hashable:
         """Fresh loaders for this subscriber, holding what the event already read, so the
@@ -142,10 +155,10 @@ class PublishedEvent:
             loaders.user_by_id.prime(self.author_id, author)
         if ctx.viewer.id is None:
             return ()
-        reacted = await asyncio.shield(self.reacted.load(ctx.viewer.id))
+        reacted = await _shared(self.reacted.load(ctx.viewer.id))
         loaders.viewer_reacted_by_content_id.prime(self.content_id, reacted)
-        weights = await asyncio.shield(self.weights.load(ctx.viewer.id))
-        habits = await asyncio.shield(self.habits.load(ctx.viewer.id))
+        weights = await _shared(self.weights.load(ctx.viewer.id))
+        habits = await _shared(self.habits.load(ctx.viewer.id))
         tag_ids = [t.id for t in tags if t.id is not None]
         loaders.viewer_weight_by_tag_id.prime_many({i: weights.get(i) for i in tag_ids})
         loaders.viewer_habit_by_tag_id.prime_many({i: habits.get(i, 0.0) for i in tag_ids})
@@ -192,16 +205,21 @@ async def _events(
         revoked = event.get("type") == "token_revoked" and event.get("user") == viewer_id
         return revoked or accepts(event)
 
+    # One deadline for the whole subscription; asyncio.timeout_at costs a timer handle
+    # per event where wait_for would start a task per event for every subscriber.
+    loop = asyncio.get_running_loop()
+    deadline = None
+    if expires_at is not None:
+        deadline = loop.time() + (expires_at - datetime.now(UTC)).total_seconds()
     with bus.subscribe(wanted) as subscriber:
         events = aiter(subscriber)
         while True:
-            timeout = None
-            if expires_at is not None:
-                timeout = (expires_at - datetime.now(UTC)).total_seconds()
-                if timeout <= 0:
-                    raise Unauthenticated("The token has expired: sign in again.")
+            # A queued event is returned without waiting, so the deadline is checked too.
+            if deadline is not None and loop.time() >= deadline:
+                raise Unauthenticated("The token has expired: sign in again.")
             try:
-                event = await asyncio.wait_for(anext(events), timeout)
+                async with asyncio.timeout_at(deadline):
+                    event = await anext(events)
             except TimeoutError:
                 raise Unauthenticated("The token has expired: sign in again.") from None
             except Overflow:
@@ -244,17 +262,15 @@ async def content_published(
                 half_life_days=ctx.ranking.habit_half_life_days,
             ),
         )
-        # Shielded: these futures are shared by every subscriber of the event, and one
-        # subscriber going away (cancelled) must not cancel them for the others.
         access = _access_class(ctx, author_id)
-        row = await asyncio.shield(shared.rows.load(access))
+        row = await _shared(shared.rows.load(access))
         if row is None or row.status != "PUBLISHED":
             continue
         if wanted is not None:
             carried, _ = await shared.tags_and_author()
             if not wanted & {tag.name for tag in carried}:
                 continue
-        if ctx.viewer.id is not None and await asyncio.shield(shared.muted.load(ctx.viewer.id)):
+        if ctx.viewer.id is not None and await _shared(shared.muted.load(ctx.viewer.id)):
             continue
         personal = await shared.prime(ctx, row)
         yield row, Delivery(shared, (access, ctx.viewer.role, personal))

@@ -104,7 +104,10 @@ class TransportWsClient:
         await self.socket.send(json.dumps(message))
 
     async def receive(self, within: float = 10) -> dict[str, Any]:
-        return dict(json.loads(await asyncio.wait_for(self.socket.recv(), within)))
+        frame = await asyncio.wait_for(self.socket.recv(), within)
+        # Browser clients JSON.parse a frame's data: a binary frame breaks them.
+        assert isinstance(frame, str), f"a binary frame: {frame!r}"
+        return dict(json.loads(frame))
 
     async def receive_type(self, *types: str, within: float = 10) -> dict[str, Any]:
         """The next message of one of `types`, skipping keep-alive pings."""
