@@ -34,6 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 import sqlalchemy as sa
@@ -59,6 +60,12 @@ from tests.live_server import GatewayProcess, free_port
 
 SECRET = "bench-secret-not-for-production-0123456789"
 COUNTED_REQUESTS = 5
+# One client sends everything, so the per-viewer rate limit would throttle the benchmark
+# itself; everything else is the gateway's default.
+GATEWAY_SETTINGS = {
+    "GATEWAY_RATE_LIMIT_CAPACITY": "1e12",
+    "GATEWAY_RATE_LIMIT_REFILL": "1e12",
+}
 
 
 def progress(message: str) -> None:
@@ -123,7 +130,9 @@ class Gateway(Server):
     def __init__(self, database_url: str, workdir: Path, tag: str) -> None:
         self.name = "gateway"
         (workdir / tag).mkdir()
-        self.process = GatewayProcess(database_url, SECRET, workdir / tag / "gateway.log")
+        self.process = GatewayProcess(
+            database_url, SECRET, workdir / tag / "gateway.log", **GATEWAY_SETTINGS
+        )
         self.port = self.process.port
         self.pid = self.process.process.pid
 
@@ -200,26 +209,36 @@ def cpu_seconds(pid: int) -> float:
 
 
 class PostgresCpu:
-    """CPU of the postmaster's children (backends, background workers), from /proc.
-    Backends that exit between two readings take their CPU with them; the servers'
-    pooled connections live through a measurement."""
+    """CPU of the whole Postgres server from /proc: the postmaster, its live children
+    (backends, background workers) and the children it has reaped (cutime/cstime), so
+    the CPU of connections opened and closed during a measurement is counted too."""
 
     def __init__(self, pgdata: Path) -> None:
-        self.postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        self.postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
 
-    def read(self) -> dict[int, float]:
-        found: dict[int, float] = {}
-        for child in psutil.Process(self.postmaster).children():
+    def read(self) -> float:
+        own = self.postmaster.cpu_times()
+        total = float(own.user + own.system + own.children_user + own.children_system)
+        for child in self.postmaster.children():
             try:
                 times = child.cpu_times()
             except psutil.NoSuchProcess:
-                continue
-            found[child.pid] = float(times.user + times.system)
-        return found
+                continue  # reaped meanwhile: a later reading finds it in children_*
+            total += float(times.user + times.system)
+        return total
 
-    @staticmethod
-    def spent(before: dict[int, float], after: dict[int, float]) -> float:
-        return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+async def sessions_opened(url: str) -> int:
+    """Connections ever opened to the database (pg_stat_database.sessions)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            )
+        )
+    finally:
+        await conn.close()
 
 
 # --- comparing ------------------------------------------------------------------------
@@ -317,6 +336,7 @@ class Measured:
     load: LoadResult
     server_cpu: float
     postgres_cpu: float
+    sessions: int  # Postgres connections opened meanwhile
 
 
 async def measure(
@@ -324,6 +344,7 @@ async def measure(
     operation: Operation,
     token: str,
     pg: PostgresCpu,
+    url: str,
     args: argparse.Namespace,
 ) -> Measured:
     marks: dict[str, Any] = {}
@@ -335,6 +356,7 @@ async def measure(
     def report(line: str) -> None:
         progress(f"  {operation.name:<8} {server.name:<7} {line}")
 
+    sessions_before = await sessions_opened(url)
     load = await run_load(
         server.request(operation, token),
         concurrency=args.concurrency,
@@ -344,8 +366,10 @@ async def measure(
         progress=report,
     )
     server_cpu = cpu_seconds(server.pid) - marks["server"]
-    postgres_cpu = PostgresCpu.spent(marks["postgres"], pg.read())
-    return Measured(load, server_cpu, postgres_cpu)
+    postgres_cpu = pg.read() - marks["postgres"]
+    # Minus the one this reading opens.
+    sessions = await sessions_opened(url) - sessions_before - 1
+    return Measured(load, server_cpu, postgres_cpu, sessions)
 
 
 def _per_request_ms(seconds: float, load: LoadResult) -> str:
@@ -365,6 +389,7 @@ def print_report(
     header = (
         f"{'operation':<44} {'server':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
         f" {'errors':>6} {'stmts':>6} {'cpu ms/req':>10} {'pg ms/req':>9} {'load ms/req':>11}"
+        f" {'new conns':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -378,7 +403,7 @@ def print_report(
                 f" {lat.p99:>8.1f} {m.load.errors:>6} {counted.summary() if counted else '-':>6}"
                 f" {_per_request_ms(m.server_cpu, m.load):>10}"
                 f" {_per_request_ms(m.postgres_cpu, m.load):>9}"
-                f" {_per_request_ms(m.load.client_cpu, m.load):>11}"
+                f" {_per_request_ms(m.load.client_cpu, m.load):>11} {m.sessions:>9}"
             )
     print("\ngateway / floor")
     verdicts: list[str] = []
@@ -409,8 +434,10 @@ def print_notes(ops: list[Operation]) -> None:
         " Execute, through bench/pgcount.py), BEGIN/ROLLBACK and pool pings included.\n"
         "  cpu: the server process (utime + stime from /proc); pg: every Postgres backend;"
         " load: the load generator (this process). Per completed request.\n"
+        "  new conns: Postgres sessions opened during the measured phase (pg_stat_database).\n"
         "  The gateway writes uvicorn's access log (log level info) as `gateway serve` does;"
-        " the floor runs with --no-access-log."
+        " the floor runs with --no-access-log. Its rate limit is raised (one client sends"
+        f" everything): {' '.join(f'{k}={v}' for k, v in GATEWAY_SETTINGS.items())}."
     )
     for operation in ops:
         print(f"\n{operation.name}: {operation.label}, variables {json.dumps(operation.variables)}")
@@ -477,7 +504,7 @@ async def run(args: argparse.Namespace) -> None:
                     await check_equal(gateway, server_floor, operation, token)
                     for target in (gateway, server_floor):
                         results[(operation.name, target.name)] = await measure(
-                            target, operation, token, pg, args
+                            target, operation, token, pg, prepared.url, args
                         )
             finally:
                 gateway.stop()
