@@ -10,6 +10,11 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached right now; retrying later may work."""
 
 
+class StatementTimeout(Exception):
+    """The database cancelled a statement that ran past the statement timeout. Retrying
+    the same work will time out again, so this is not DatabaseUnavailable."""
+
+
 class UniqueViolation(Exception):
     """A write clashed with a unique constraint; `constraint` names which."""
 
@@ -20,7 +25,20 @@ class UniqueViolation(Exception):
 
 # Raised by asyncpg and the OS when the server is down, restarting or unreachable.
 _UNREACHABLE = (OSError, TimeoutError, ConnectionError)
+# query_canceled: what statement_timeout raises (and pg_cancel_backend, rarely).
+_CANCELLED_SQLSTATE = "57014"
 _UNREACHABLE_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+
+
+def _sqlstate(error: sqlalchemy.exc.DBAPIError) -> str | None:
+    orig = error.orig
+    cause = getattr(orig, "__cause__", None)
+    state = getattr(orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def is_statement_timeout(error: BaseException) -> bool:
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and _sqlstate(error) == _CANCELLED_SQLSTATE
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -29,11 +47,9 @@ def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, sqlalchemy.exc.DBAPIError):
         if error.connection_invalidated:
             return True
-        orig = error.orig
-        cause = getattr(orig, "__cause__", None)
-        sqlstate = getattr(orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
-        if sqlstate in _UNREACHABLE_SQLSTATES:
+        if _sqlstate(error) in _UNREACHABLE_SQLSTATES:
             return True
+        cause = getattr(error.orig, "__cause__", None)
         return isinstance(cause, _UNREACHABLE) or type(cause).__name__ in {
             "ConnectionDoesNotExistError",
             "CannotConnectNowError",
@@ -53,6 +69,8 @@ async def translate_errors() -> AsyncIterator[None]:
             raise UniqueViolation(getattr(cause, "constraint_name", None)) from error
         raise
     except Exception as error:
+        if is_statement_timeout(error):
+            raise StatementTimeout(str(error)) from error
         if is_unavailable(error):
             raise DatabaseUnavailable(str(error)) from error
         raise

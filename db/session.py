@@ -11,8 +11,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.errors import translate_errors
 
+# asyncpg's own limit on waiting for a reply; with a statement timeout it stays longer,
+# so the server's cancellation (a clear error) arrives before the client gives up.
+COMMAND_TIMEOUT = 30.0
 
-def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> AsyncEngine:
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout: float = 5.0,
+    statement_timeout: float | None = None,
+) -> AsyncEngine:
+    """`statement_timeout` (seconds) makes Postgres cancel any one statement that runs
+    longer; None leaves the server's setting (migrations and seeding need that)."""
+    connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
+    if statement_timeout:
+        connect_args["server_settings"] = {
+            "statement_timeout": f"{round(statement_timeout * 1000)}"
+        }
+        connect_args["command_timeout"] = max(COMMAND_TIMEOUT, statement_timeout + 5)
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -21,7 +39,7 @@ def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0
         # which is what lets the gateway recover without a restart.
         pool_pre_ping=True,
         pool_timeout=connect_timeout,
-        connect_args={"timeout": connect_timeout, "command_timeout": 30},
+        connect_args=connect_args,
     )
 
 

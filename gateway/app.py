@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from db.notify import EventBus
@@ -16,13 +17,20 @@ from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz_endpoint
+from gateway.operation_guard import GuardOperations, OperationGuard
+from gateway.persisted_queries import PersistedQueries, TrustedDocuments
+from gateway.rate_limits import RateLimiter
 from gateway.request_id import RequestIdMiddleware
+from gateway.request_size import RequestSizeLimit
 from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
 
 log = logging.getLogger(__name__)
+
+# Smaller responses gain less from gzip than it costs to compress them.
+GZIP_MINIMUM_BYTES = 1_000
 
 
 def create_app(
@@ -40,10 +48,25 @@ def create_app(
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 connect_timeout=settings.db_connect_timeout,
+                statement_timeout=settings.db_statement_timeout or None,
             )
         )
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
-    schema = build_schema(extensions=[ClassifyErrors])
+    trusted = (
+        TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
+    )
+    # The guard's extension comes last so that it leaves an operation first: the errors
+    # it puts in place are then classified like any other. It is made per operation,
+    # after the guard below exists.
+    guard: OperationGuard
+    schema = build_schema(extensions=[ClassifyErrors, lambda: GuardOperations(guard)])
+    guard = OperationGuard(
+        schema._schema,
+        settings.limits(),
+        introspection=not settings.production,
+        trusted=trusted,
+        cache_size=settings.document_cache_size,
+    )
     graphql = GraphQLView(
         schema,
         database=database,
@@ -55,6 +78,11 @@ def create_app(
         connection_init_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
+        guard=guard,
+        rate_limiter=RateLimiter(
+            capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
+        ),
+        persisted=PersistedQueries(settings.persisted_queries_size),
     )
 
     @contextlib.asynccontextmanager
@@ -75,7 +103,11 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES),
+            Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.database = database

@@ -7,12 +7,47 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from db.errors import DatabaseUnavailable
+from db.errors import DatabaseUnavailable, StatementTimeout
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable
 
 log = logging.getLogger("gateway.errors")
 
 INTERNAL_MESSAGE = "Internal server error. Quote the requestId when reporting it."
+
+
+class QueryTooComplex(GatewayError):
+    """Over a size limit (depth, aliases, root fields, cost, tokens, length) or too slow
+    for the database's statement timeout: the same request will fail again, a smaller
+    one will not."""
+
+    code = "QUERY_TOO_COMPLEX"
+
+
+class RateLimited(GatewayError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests: this viewer's query budget is spent; retry in {retry_after} s.",
+            retryAfter=retry_after,
+        )
+        self.retry_after = retry_after
+
+
+class PersistedQueryNotFound(GatewayError):
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+    def __init__(self, message: str = "PersistedQueryNotFound") -> None:
+        # Apollo's clients look for this exact message before sending the full query.
+        super().__init__(message)
+
+
+def statement_timed_out() -> QueryTooComplex:
+    return QueryTooComplex(
+        "The query took longer than the database's statement timeout and was cancelled; "
+        "ask for fewer items (a smaller `first`) or fewer nested lists.",
+        limit="statement timeout",
+    )
 
 
 class ClassifyErrors(MaskErrors):
@@ -30,6 +65,10 @@ class ClassifyErrors(MaskErrors):
             log.warning("database unavailable (request %s): %s", self._request_id(), original)
             unavailable = ServiceUnavailable()
             return _relocate(error, unavailable.message, unavailable.extensions or {})
+        if isinstance(original, StatementTimeout):
+            log.warning("statement timeout (request %s): %s", self._request_id(), original)
+            timed_out = statement_timed_out()
+            return _relocate(error, timed_out.message, timed_out.extensions or {})
         if original is None:
             # Raised by parsing or validation: the document itself is wrong.
             extensions = {**(error.extensions or {}), "code": BadUserInput.code}

@@ -1,34 +1,61 @@
-"""GraphQL over HTTP and WebSocket at /graphql, on strawberry's ASGI view."""
+"""GraphQL over HTTP and WebSocket at /graphql, on strawberry's ASGI view.
 
+Before an HTTP operation executes, in this order: CSRF check, Accept negotiation, the
+viewer's token, the document (persisted by hash, or trusted), size limits, GET only
+for queries, and the viewer's rate limit.
+"""
+
+import dataclasses
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
-from gateway.errors import error_codes
+from gateway.csrf import csrf_refusal
+from gateway.errors import RateLimited, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
+from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
+from gateway.operation_guard import OperationGuard
+from gateway.persisted_queries import PersistedQueries, resolve_document
+from gateway.rate_limits import RateLimiter, rate_key
 from gateway.request_id import request_id_of
 from gateway.shutdown import LiveSockets
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
-from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated
+from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
 from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 
 RETRY_AFTER_SECONDS = 5
+# Answered with its own HTTP status whatever the media type: clients and proxies act on it.
+_STATUS_BY_CODE = {"RATE_LIMITED": 429, "SERVICE_UNAVAILABLE": 503}
+
+
+class Refusal(Exception):
+    """An HTTP answer decided before any GraphQL runs."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def _ws_authorization(context: Context) -> str | None:
@@ -42,9 +69,35 @@ async def _nothing() -> None:
     return None
 
 
-def _error_response(error: GatewayError, status: int, **headers: str) -> Response:
+def _error_response(
+    error: GatewayError, status: int, media_type: str = JSON, **headers: str
+) -> Response:
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return Response(orjson.dumps(body), status, headers, media_type=media_type)
+
+
+def _opens_explorer(method: str, params: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
+    """A browser opening /graphql: a GET with no document (by text or by hash)."""
+    accept = headers.get("accept", "")
+    return (
+        method == "GET"
+        and "query" not in params
+        and "extensions" not in params
+        and ("text/html" in accept or "*/*" in accept)
+    )
+
+
+def _retry_after(response: Any) -> int:
+    bodies = response if isinstance(response, list) else [response]
+    return max(
+        (
+            int((error.get("extensions") or {}).get("retryAfter") or 0)
+            for body in bodies
+            if isinstance(body, dict)
+            for error in body.get("errors") or []
+        ),
+        default=RETRY_AFTER_SECONDS,
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -62,6 +115,9 @@ class GraphQLView(GraphQL[Context, None]):
         ranking: RankingWeights,
         max_page_size: int,
         explorer: bool,
+        guard: OperationGuard,
+        rate_limiter: RateLimiter,
+        persisted: PersistedQueries,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
@@ -80,31 +136,110 @@ class GraphQLView(GraphQL[Context, None]):
         self.tokens = tokens
         self.ranking = ranking
         self.max_page_size = max_page_size
+        self.guard = guard
+        self.rate_limiter = rate_limiter
+        self.persisted = persisted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            # The viewer is settled before anything executes: a bad token fails the whole
-            # request rather than running it as anonymous.
-            request = Request(scope)
+            request = Request(scope, receive)
             try:
-                viewer = await viewer_from_header(
-                    request.headers.get("authorization"), tokens=self.tokens, db=self.database
-                )
-            except Unauthenticated as error:
-                response = _error_response(error, 401, **{"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
-                return
-            except DatabaseUnavailable:
-                response = _error_response(
-                    ServiceUnavailable(), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)}
-                )
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["viewer"] = viewer
+                response = await self._answer(request)
+            except Refusal as refusal:
+                response = refusal.response
+            await response(scope, receive, send)
+            return
         try:
             await super().__call__(scope, receive, send)
         finally:
             self.live.sockets.pop(id(scope), None)
+
+    async def _answer(self, request: Request) -> Response:
+        refusal = csrf_refusal(request.method, request.headers)
+        if refusal is not None:
+            return _error_response(BadUserInput(refusal), 400)
+        media_type = JSON
+        if not _opens_explorer(request.method, request.query_params, request.headers):
+            negotiated = negotiate(request.headers.get("accept"))
+            if negotiated is None:
+                message = f"Accept allows neither {GRAPHQL_RESPONSE_JSON} nor {JSON}"
+                return _error_response(BadUserInput(message), 406)
+            media_type = negotiated
+        state = request.scope.setdefault("state", {})
+        state["media_type"] = media_type
+        # The viewer is settled before anything executes: a bad token fails the whole
+        # request rather than running it as anonymous.
+        try:
+            state["viewer"] = await viewer_from_header(
+                request.headers.get("authorization"), tokens=self.tokens, db=self.database
+            )
+        except Unauthenticated as error:
+            return _error_response(error, 401, media_type, **{"WWW-Authenticate": "Bearer"})
+        except DatabaseUnavailable:
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return _error_response(ServiceUnavailable(), 503, media_type, **retry)
+        try:
+            return await self.run(request)
+        except HTTPException as error:
+            # strawberry's own refusals (unparsable JSON, no query, ...) in the same shape
+            return _error_response(BadUserInput(error.reason), error.status_code, media_type)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return _opens_explorer(request.method, request.query_params, request.headers)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            resolved = resolve_document(
+                request_data.query,
+                request_data.extensions,
+                store=self.persisted,
+                trusted=self.guard.trusted,
+            )
+            if resolved.query is not None:
+                await self._admit(
+                    request, request_adapter.method, context, request_data, resolved.query
+                )
+                if resolved.register_as is not None:
+                    self.persisted.register(resolved.register_as, resolved.query)
+        except GatewayError as error:
+            return PreExecutionError(data=None, errors=[error])
+        request_data = dataclasses.replace(request_data, query=resolved.query)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+
+    async def _admit(
+        self,
+        request: Request,
+        method: str,
+        context: Context,
+        request_data: GraphQLRequestData,
+        query: str,
+    ) -> None:
+        """Raises what refuses this operation before it executes."""
+        prepared = self.guard.prepare(query)
+        # Other syntax or validation errors are reported by executing, which runs nothing.
+        if prepared.errors and isinstance(prepared.errors[0], GatewayError):
+            raise prepared.errors[0]
+        operation = prepared.operation(request_data.operation_name)
+        if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
+            message = (
+                f"A {operation.operation.value} must be sent with POST; GET runs only queries."
+            )
+            raise Refusal(_error_response(BadUserInput(message), 405, Allow="POST"))
+        cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
+        client = request.client.host if request.client else None
+        retry_after = self.rate_limiter.charge(rate_key(context.viewer.id, client), cost)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
 
     async def create_websocket_response(
         self, request: WebSocket, subprotocol: str | None
@@ -163,14 +298,40 @@ class GraphQLView(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.scope.get("state", {}).get("media_type", JSON)
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        if isinstance(result, PreExecutionError):
+            # GraphQL over HTTP: a request that never executed has no data entry at all.
+            processed.pop("data", None)
+        return processed
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        response = super().create_response(response_data, sub_response)
-        if "SERVICE_UNAVAILABLE" in error_codes(response_data):
-            # Load balancers and clients retry a 503; a 200 would hide the outage.
-            response.status_code = 503
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        media_type = sub_response.media_type or JSON
+        response = Response(self.encode_json(response_data), 200, media_type=media_type)
+        response.headers.raw.extend(
+            (name, value) for name, value in sub_response.headers.raw if name != b"content-type"
+        )
+        codes = error_codes(response_data)
+        status = next((_STATUS_BY_CODE[code] for code in codes if code in _STATUS_BY_CODE), None)
+        if status is not None:
+            # Load balancers and clients retry a 503 or back off on a 429; a 200 would hide it.
+            response.status_code = status
+            response.headers["Retry-After"] = str(_retry_after(response_data))
+        elif (
+            media_type == GRAPHQL_RESPONSE_JSON
+            and isinstance(response_data, dict)
+            and "data" not in response_data
+        ):
+            response.status_code = 401 if "UNAUTHENTICATED" in codes else 400
         return response

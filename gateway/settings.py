@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.limits import QueryLimits
 from resolvers.ranking import RankingWeights
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
@@ -34,6 +35,34 @@ class Settings(BaseSettings):
     token_ttl_hours: float = Field(default=168.0, gt=0, validation_alias="GATEWAY_TOKEN_TTL_HOURS")
     ws_connection_init_timeout: float = Field(
         default=10.0, gt=0, validation_alias="GATEWAY_WS_CONNECTION_INIT_TIMEOUT"
+    )
+    # Seconds Postgres lets one statement run before cancelling it; 0 turns it off.
+    db_statement_timeout: float = Field(
+        default=10.0, ge=0, validation_alias="GATEWAY_DB_STATEMENT_TIMEOUT"
+    )
+
+    # Safety (docs/security.md): operations over a limit are refused before they execute.
+    max_depth: int = Field(default=20, gt=0, validation_alias="GATEWAY_MAX_DEPTH")
+    max_aliases: int = Field(default=30, ge=0, validation_alias="GATEWAY_MAX_ALIASES")
+    max_root_fields: int = Field(default=20, gt=0, validation_alias="GATEWAY_MAX_ROOT_FIELDS")
+    max_cost: int = Field(default=10_000, gt=0, validation_alias="GATEWAY_MAX_COST")
+    max_tokens: int = Field(default=2_000, gt=0, validation_alias="GATEWAY_MAX_TOKENS")
+    max_query_length: int = Field(default=50_000, gt=0, validation_alias="GATEWAY_MAX_QUERY_LENGTH")
+    max_body_bytes: int = Field(default=1_048_576, gt=0, validation_alias="GATEWAY_MAX_BODY_BYTES")
+    document_cache_size: int = Field(
+        default=500, gt=0, validation_alias="GATEWAY_DOCUMENT_CACHE_SIZE"
+    )
+    persisted_queries_size: int = Field(
+        default=1_000, gt=0, validation_alias="GATEWAY_PERSISTED_QUERIES_SIZE"
+    )
+    trusted_documents: Path | None = Field(
+        default=None, validation_alias="GATEWAY_TRUSTED_DOCUMENTS"
+    )
+    rate_limit_capacity: float = Field(
+        default=100_000, gt=0, validation_alias="GATEWAY_RATE_LIMIT_CAPACITY"
+    )
+    rate_limit_refill: float = Field(
+        default=5_000, gt=0, validation_alias="GATEWAY_RATE_LIMIT_REFILL"
     )
 
     # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
@@ -68,6 +97,17 @@ class Settings(BaseSettings):
         if self.production and len(self.secret_key or "") < 32:
             raise ValueError("GATEWAY_SECRET_KEY must be at least 32 characters in production")
         return self
+
+    def limits(self) -> QueryLimits:
+        return QueryLimits(
+            max_depth=self.max_depth,
+            max_aliases=self.max_aliases,
+            max_root_fields=self.max_root_fields,
+            max_cost=self.max_cost,
+            max_tokens=self.max_tokens,
+            max_query_length=self.max_query_length,
+            max_page_size=self.max_page_size,
+        )
 
     def ranking(self) -> RankingWeights:
         return RankingWeights(
