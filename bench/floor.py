@@ -302,6 +302,7 @@ class Floor:
         self.dsn = dsn
         self.tokens = Tokens(secret, timedelta(hours=1))
         self.pool: Any = None
+        self.ranking_pool: Any = None
         self.feeds: dict[int, FeedSql] = {}
 
     async def start(self) -> None:
@@ -310,9 +311,20 @@ class Floor:
         self.pool = await asyncpg.create_pool(
             self.dsn, min_size=4, max_size=20, reset=_no_reset, command_timeout=60
         )
+        # The planner settings the gateway's ranking runs with (db/queries/feed.py
+        # _PLANNER_SETTINGS, SET LOCAL there), as connection settings here: no statement.
+        self.ranking_pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=20,
+            reset=_no_reset,
+            command_timeout=60,
+            server_settings={"plan_cache_mode": "force_custom_plan", "random_page_cost": "1.1"},
+        )
 
     async def stop(self) -> None:
         await self.pool.close()
+        await self.ranking_pool.close()
 
     def _viewer(self, request: Request) -> tuple[int, int] | None:
         header = request.headers.get("authorization")
@@ -347,7 +359,7 @@ class Floor:
             if feed is None:
                 feed = self.feeds[user_id] = feed_sql(user_id)
             args = feed.args(now, version, user_id, variables["first"])
-            body = await self.pool.fetchval(feed.sql, *args)
+            body = await self.ranking_pool.fetchval(feed.sql, *args)
         else:
             user_id, version = viewer
             body = await self.pool.fetchval(
