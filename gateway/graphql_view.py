@@ -30,6 +30,7 @@ from db.notify import EventBus
 from db.session import Database
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
+from gateway.documents import PreparedDocument
 from gateway.errors import RateLimited, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
@@ -204,10 +205,10 @@ class GraphQLView(GraphQL[Context, None]):
                 trusted=self.guard.trusted,
             )
             if resolved.query is not None:
-                await self._admit(
+                prepared = self._admit(
                     request, request_adapter.method, context, request_data, resolved.query
                 )
-                if resolved.register_as is not None:
+                if resolved.register_as is not None and prepared.valid:
                     self.persisted.register(resolved.register_as, resolved.query)
         except GatewayError as error:
             return PreExecutionError(data=None, errors=[error])
@@ -216,15 +217,15 @@ class GraphQLView(GraphQL[Context, None]):
             request, request_adapter, sub_response, context, root_value, request_data
         )
 
-    async def _admit(
+    def _admit(
         self,
         request: Request,
         method: str,
         context: Context,
         request_data: GraphQLRequestData,
         query: str,
-    ) -> None:
-        """Raises what refuses this operation before it executes."""
+    ) -> PreparedDocument:
+        """The document to run; raises what refuses it before it executes."""
         prepared = self.guard.prepare(query)
         # Other syntax or validation errors are reported by executing, which runs nothing.
         if prepared.errors and isinstance(prepared.errors[0], GatewayError):
@@ -240,6 +241,7 @@ class GraphQLView(GraphQL[Context, None]):
         retry_after = self.rate_limiter.charge(rate_key(context.viewer.id, client), cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
+        return prepared
 
     async def create_websocket_response(
         self, request: WebSocket, subprotocol: str | None
