@@ -3,6 +3,10 @@
 Parsing and validating cost more than many of the queries they guard; a client asks
 the same few documents again and again, so each is parsed (token limit included) and
 validated once, then served from a bounded least-recently-used cache.
+
+Not strawberry's ParserCache and ValidationCache: those are bounded too, but live
+inside strawberry's operation, where the HTTP view cannot reach them before it
+charges the rate limit, and they bound entries only, not the memory large ones hold.
 """
 
 from collections import OrderedDict
@@ -28,6 +32,11 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gateway.errors import QueryTooComplex
+
+# A parsed document keeps every token and node: about 100 bytes a character of its
+# text. Bounding the characters cached, not just the entries, keeps a flood of large
+# distinct documents to about 50 MB; everyday documents are far smaller than the share.
+MAX_CACHED_CHARACTERS = 500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,7 @@ class DocumentCache:
         # Without introspection, "Did you mean ...?" would leak the field names it hides.
         self.hide_suggestions = not introspection
         self._entries: OrderedDict[str, PreparedDocument] = OrderedDict()
+        self._characters = 0
         self.hits = 0
         self.misses = 0
 
@@ -106,8 +116,12 @@ class DocumentCache:
         self.misses += 1
         entry = self._prepare(query)
         self._entries[query] = entry
-        if len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        self._characters += len(query)
+        while len(self._entries) > 1 and (
+            len(self._entries) > self.maxsize or self._characters > MAX_CACHED_CHARACTERS
+        ):
+            dropped, _ = self._entries.popitem(last=False)
+            self._characters -= len(dropped)
         return entry
 
     def _prepare(self, query: str) -> PreparedDocument:

@@ -223,3 +223,16 @@ async def test_the_document_cache_skips_parsing_and_validating_a_repeated_query(
         assert len(documents) == 2, "bounded: the least recently used one went"
         await post(client, NESTED)
         assert documents.misses == 4
+
+
+def test_the_document_cache_is_bounded_by_characters_too() -> None:
+    from gateway.documents import MAX_CACHED_CHARACTERS, DocumentCache
+    from schema import build_schema
+
+    documents = DocumentCache(build_schema()._schema, max_tokens=100_000, maxsize=1_000)
+    big = "{ tags { totalCount } }" + " " * (MAX_CACHED_CHARACTERS // 4)
+    for n in range(8):
+        documents.get(big + " " * n)
+    assert len(documents) == 3  # four would pass the character budget
+    documents.get(big)
+    assert documents.misses == 9, "the first one had been dropped"
