@@ -232,9 +232,12 @@ class GraphQLView(GraphQL[Context, None]):
             raise prepared.errors[0]
         operation = prepared.operation(request_data.operation_name)
         if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
-            message = (
-                f"A {operation.operation.value} must be sent with POST; GET runs only queries."
+            where = (
+                "over WebSocket"
+                if operation.operation == OperationType.SUBSCRIPTION
+                else "with POST"
             )
+            message = f"GET runs only queries: send a {operation.operation.value} {where}."
             raise Refusal(_error_response(BadUserInput(message), 405, Allow="POST"))
         cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
         client = request.client.host if request.client else None
@@ -335,5 +338,5 @@ class GraphQLView(GraphQL[Context, None]):
             and isinstance(response_data, dict)
             and "data" not in response_data
         ):
-            response.status_code = 401 if "UNAUTHENTICATED" in codes else 400
+            response.status_code = 400
         return response

@@ -75,3 +75,11 @@ async def test_get_runs_queries_but_not_mutations(client) -> None:
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "POST" in error["message"]
     assert not await eve_exists(client)
+
+
+async def test_a_subscription_over_get_is_pointed_to_the_websocket(client) -> None:
+    response = await client.get(
+        "/graphql", params={"query": "subscription { contentPublished { title } }"}
+    )
+    assert response.status_code == 405
+    assert "WebSocket" in error_of(response)["message"]
