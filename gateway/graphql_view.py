@@ -261,8 +261,9 @@ class GraphQLView(GraphQL[Context, None]):
             viewer, expires_at = await authenticate(header, tokens=self.tokens, db=self.database)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message}) from None
-        except DatabaseUnavailable:
-            raise ConnectionRejectionError({"message": ServiceUnavailable().message}) from None
+        # DatabaseUnavailable goes on to the protocol handler (gateway/ws_handlers.py),
+        # which closes with 1013 Try Again Later: 4403 would tell the client its token
+        # is bad, and clients do not retry that.
         context.viewer = viewer
         context.token_expires_at = expires_at
         context.refresh_loaders()

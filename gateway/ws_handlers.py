@@ -14,12 +14,17 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from db.errors import DatabaseUnavailable
 from resolvers.context import Context
+from resolvers.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from gateway.graphql_view import GraphQLView
 
 FORBIDDEN = 4403
+# RFC 6455 "Try Again Later": the server cannot take the connection right now.
+TRY_AGAIN_LATER = 1013
+UNAVAILABLE = ServiceUnavailable().message
 
 
 async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
@@ -40,6 +45,12 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
 
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason=UNAVAILABLE)
+
     async def handle_subscribe(self, message: Any) -> None:
         view: GraphQLView = self.view  # type: ignore[assignment]
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
@@ -58,7 +69,13 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
         if self.connection_acknowledged:
             await self.websocket.close(code=4429, reason="Too many initialisation requests")
             return
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            await self.send_message(
+                {"type": "connection_error", "payload": {"message": UNAVAILABLE}}
+            )
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason=UNAVAILABLE)
 
     async def handle_start(self, message: Any) -> None:
         view: GraphQLView = self.view  # type: ignore[assignment]

@@ -328,3 +328,35 @@ async def test_graphql_ws_refuses_a_second_connection_init(cluster) -> None:
     await client.receive_type("connection_ack")
     await client.send({"type": "connection_init", "payload": {}})
     assert await _close_code(client) == 4429
+
+
+async def test_init_while_the_database_is_down_says_try_again_later(
+    fresh_database_url, tmp_path
+) -> None:
+    # 4403 would tell the client its token is bad, and clients do not retry that.
+    from datetime import timedelta
+
+    from gateway.auth import Tokens
+    from tests.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(fresh_database_url)
+    await proxy.start()
+    gateway = GatewayProcess(
+        proxy.url(fresh_database_url),
+        TEST_SECRET,
+        tmp_path / "gateway.log",
+        GATEWAY_DB_CONNECT_TIMEOUT="1",
+    )
+    try:
+        await asyncio.to_thread(gateway.wait_ready)
+        await proxy.cut()
+        token = Tokens(TEST_SECRET, timedelta(hours=1)).issue(1, 0).token
+        client = await TransportWsClient.open(gateway.ws_url, token)
+        with pytest.raises(Exception) as closed:
+            await client.receive(within=15)
+        assert getattr(closed.value, "rcvd", None) is not None
+        assert closed.value.rcvd.code == 1013
+        assert "retry" in closed.value.rcvd.reason
+    finally:
+        gateway.stop()
+        await proxy.cut()
