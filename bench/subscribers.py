@@ -151,10 +151,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         await asyncio.to_thread(a.wait_ready)
         await asyncio.to_thread(b.wait_ready)
         gateway = psutil.Process(a.process.pid)
+        publisher = psutil.Process(b.process.pid)
+        me = psutil.Process()
         rss_idle = gateway.memory_info().rss
         cpu_before = sum(gateway.cpu_times()[:2])
 
-        limit = asyncio.Semaphore(200)
+        limit = asyncio.Semaphore(args.connect_concurrency)
 
         async def connect_one(subscriber: Subscriber) -> float:
             async with limit:
@@ -167,6 +169,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         await asyncio.sleep(1.0)
         rss_connected = gateway.memory_info().rss
         cpu_connected = sum(gateway.cpu_times()[:2])
+        others_connected = sum(me.cpu_times()[:2]) + sum(publisher.cpu_times()[:2])
 
         sent: dict[str, tuple[float, list[str]]] = {}
         async with httpx.AsyncClient(
@@ -194,6 +197,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                 await asyncio.sleep(1 / args.rate)
         await asyncio.sleep(args.settle)
         cpu_events = sum(gateway.cpu_times()[:2])
+        others_events = sum(me.cpu_times()[:2]) + sum(publisher.cpu_times()[:2])
         rss_after = gateway.memory_info().rss
 
         latencies: list[float] = []
@@ -230,8 +234,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         print(
             f"gateway A RSS MiB: idle {rss_idle / mib:.0f}, connected {rss_connected / mib:.0f}, after events {rss_after / mib:.0f}"
         )
+        delivered = len(latencies) + duplicated
         print(
             f"gateway A CPU s: connecting {cpu_connected - cpu_before:.1f}, events {cpu_events - cpu_connected:.1f}"
+            f" ({(cpu_events - cpu_connected) / max(delivered, 1) * 1e6:.0f} us per delivery)"
+        )
+        print(
+            f"same cores, during events: load generator + publishing gateway B CPU s {others_events - others_connected:.1f}"
         )
     finally:
         a.stop()
@@ -245,6 +254,9 @@ def main() -> None:
     )
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--events", type=int, default=40)
+    parser.add_argument(
+        "--connect-concurrency", type=int, default=100, help="sockets connecting at once"
+    )
     parser.add_argument("--rate", type=float, default=4.0, help="events per second")
     parser.add_argument(
         "--settle", type=float, default=5.0, help="seconds to wait for the last deliveries"

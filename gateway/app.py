@@ -22,6 +22,7 @@ from gateway.persisted_queries import PersistedQueries, TrustedDocuments
 from gateway.rate_limits import RateLimiter
 from gateway.request_id import RequestIdMiddleware
 from gateway.request_size import RequestSizeLimit
+from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
 from resolvers.cursors import CursorCodec
@@ -117,5 +118,8 @@ def create_app(
 
 def create_app_from_env() -> Starlette:
     """For uvicorn's --factory (workers, reload): settings from the environment, which
-    the `gateway serve` command filled in before starting uvicorn."""
-    return create_app(Settings())
+    the `gateway serve` command filled in before starting uvicorn. Runs in every
+    serving process, so that is where the runtime is tuned."""
+    app = create_app(Settings())
+    tune_garbage_collector()
+    return app
