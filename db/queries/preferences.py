@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.queries.users import any_of
 from db.tables import ContentTag, FollowedTag, MutedAuthor, MutedTag, Preferences, Tag, User
 
 
@@ -60,10 +61,10 @@ async def viewers_muting(
     by_tag = (
         select(MutedTag.user_id)
         .join(ContentTag, col(ContentTag.tag_id) == col(MutedTag.tag_id))
-        .where(col(ContentTag.content_id) == content_id, col(MutedTag.user_id).in_(viewer_ids))
+        .where(col(ContentTag.content_id) == content_id, any_of(MutedTag.user_id, viewer_ids))
     )
     by_author = select(MutedAuthor.user_id).where(
-        col(MutedAuthor.author_id) == author_id, col(MutedAuthor.user_id).in_(viewer_ids)
+        col(MutedAuthor.author_id) == author_id, any_of(MutedAuthor.user_id, viewer_ids)
     )
     rows = await session.exec(by_tag.union(by_author))  # type: ignore[call-overload]
     return {int(row[0]) for row in rows.all()}

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.queries.access import ContentAccess, access_clause
+from db.queries.users import any_of
 from db.tables import Content, ContentTag, FollowedTag, Reaction, Tag
 
 
@@ -89,7 +90,7 @@ async def tag_weights_of_viewers(
     if not tag_ids:
         return {}
     statement = select(FollowedTag.user_id, FollowedTag.tag_id, FollowedTag.weight).where(
-        col(FollowedTag.user_id).in_(user_ids), col(FollowedTag.tag_id).in_(tag_ids)
+        any_of(FollowedTag.user_id, user_ids), col(FollowedTag.tag_id).in_(tag_ids)
     )
     found: dict[int, dict[int, float]] = {}
     for user_id, tag_id, weight in (await session.exec(statement)).all():
@@ -117,7 +118,7 @@ async def habits_of_viewers(
         )
         .join(Reaction, col(Reaction.content_id) == col(ContentTag.content_id))
         .where(
-            col(Reaction.user_id).in_(user_ids),
+            any_of(Reaction.user_id, user_ids),
             col(Reaction.created_at) <= now,
             col(Reaction.created_at) > now - timedelta(days=half_life_days * 8),
             col(ContentTag.tag_id).in_(tag_ids),

@@ -2,12 +2,22 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.tables import Follow, Reaction, User
+
+
+def any_of(column: Any, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """`column = ANY($1)` with the ids as one array parameter. An IN list of thousands
+    of ids (the subscribed viewers of a live event) is expanded into as many literal
+    parameters by SQLAlchemy, which cost a tenth of a large fan-out's CPU."""
+    array = sa.bindparam("ids", list(ids), type_=ARRAY(sa.BigInteger), unique=True)
+    return col(column) == sa.any_(array)
 
 
 async def users_by_id(session: AsyncSession, ids: Sequence[int]) -> list[User | None]:
@@ -89,6 +99,6 @@ async def reactors_among(
 ) -> set[int]:
     """Which of `user_ids` reacted to the content."""
     statement = select(Reaction.user_id).where(
-        col(Reaction.content_id) == content_id, col(Reaction.user_id).in_(user_ids)
+        col(Reaction.content_id) == content_id, any_of(Reaction.user_id, user_ids)
     )
     return set((await session.exec(statement)).all())
