@@ -131,8 +131,13 @@ class EventBus:
         return value
 
     @contextlib.contextmanager
-    def subscribe(self, accepts: Callable[[dict[str, Any]], bool]) -> Any:
-        subscriber = Subscriber(accepts, asyncio.Queue(maxsize=self._queue_size + 1))
+    def subscribe(
+        self, accepts: Callable[[dict[str, Any]], bool], *, queue_size: int | None = None
+    ) -> Any:
+        """A subscriber that may fall `queue_size` events behind (the bus's default
+        unless given) before it is cut off."""
+        size = self._queue_size if queue_size is None else queue_size
+        subscriber = Subscriber(accepts, asyncio.Queue(maxsize=size + 1))
         self._subscribers.add(subscriber)
         try:
             yield subscriber

@@ -3,9 +3,11 @@ operation: a socket outlives tokens, and a token revoked (logout) or expired sin
 connection_init must not keep working on it."""
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -15,8 +17,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from db.errors import DatabaseUnavailable
+from gateway.errors import ClassifyErrors
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
+from schema.live_broadcast import Outlet, outlet
 
 if TYPE_CHECKING:
     from gateway.graphql_view import GraphQLView
@@ -41,9 +45,29 @@ async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
         raise WebSocketDisconnected from error
 
 
+def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQLError]:
+    """What ClassifyErrors does to a result's errors, for results the broadcast path
+    executes outside strawberry's per-operation extensions (schema/live_broadcast.py)."""
+    extension = ClassifyErrors()
+    extension.execution_context = SimpleNamespace(context=context)  # type: ignore[assignment]
+    return extension._process_errors(errors)
+
+
+def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
+    """Lets a subscription write its results to the socket itself (the broadcast path)."""
+    if not isinstance(adapter, ASGIWebSocketAdapter):
+        return None
+    return Outlet(operation_id, next_type, adapter.ws.send_text, classify_errors)
+
+
 class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+
+    async def run_operation(self, operation: Any) -> None:
+        # Runs as the operation's own task: the variable is seen by its subscription only.
+        outlet.set(_outlet(self.websocket, operation.id, "next"))
+        await super().run_operation(operation)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -62,6 +86,17 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        # Runs as the operation's own task: the variable is seen by its subscription only.
+        outlet.set(_outlet(self.websocket, operation_id, "data"))
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def handle_connection_init(self, message: Any) -> None:
         # graphql-ws tolerates a second init; it would swap the viewer of a live

@@ -168,6 +168,110 @@ class PublishedEvent:
             tuple((i, habits[i]) for i in tag_ids if i in habits),
         )
 
+    async def audiences(
+        self, viewers: Sequence["LiveViewer"]
+    ) -> list[tuple[Content, Hashable] | None]:
+        """For many subscribers at once (the broadcast path, schema/live_broadcast.py):
+        for each, the row it may see and its audience (what `Delivery.audience` holds),
+        or None when the event is not for it (not visible, muted, none of its tags).
+        The same rules as `content_published`, with one statement per question for all
+        of them instead of a loader call per subscriber."""
+        author_id = self.author_id
+        accesses = list(dict.fromkeys(v.access_for(author_id) for v in viewers))
+        rows = dict(zip(accesses, await self.rows.load_many(accesses), strict=True))
+        tags, _ = await self.tags_and_author()
+        names = frozenset(tag.name for tag in tags)
+        admitted: list[tuple[LiveViewer, Content] | None] = []
+        for viewer in viewers:
+            row = rows[viewer.access_for(author_id)]
+            visible = row is not None and row.status == "PUBLISHED"
+            tagged = viewer.wanted is None or not viewer.wanted.isdisjoint(names)
+            admitted.append((viewer, row) if visible and tagged and row is not None else None)
+        ids = list({pair[0].viewer_id for pair in admitted if pair and pair[0].viewer_id})
+        personal = await self._personal(ids, tags)
+        found: list[tuple[Content, Hashable] | None] = []
+        for pair in admitted:
+            if pair is None:
+                found.append(None)
+                continue
+            viewer, row = pair
+            if viewer.viewer_id is None:
+                values: Hashable = ()
+            else:
+                values = personal.get(viewer.viewer_id)
+                if values is None:  # muted
+                    found.append(None)
+                    continue
+            found.append((row, (viewer.access_for(author_id), viewer.role, values)))
+        return found
+
+    async def _personal(self, viewer_ids: list[int], tags: list[Tag]) -> dict[int, Hashable]:
+        """The values of `prime` for each of `viewer_ids` that has not muted the content."""
+        if not viewer_ids:
+            return {}
+        async with self.db.session() as session:
+            muting = await viewers_muting(
+                session, viewer_ids, content_id=self.content_id, author_id=self.author_id
+            )
+        ids = [v for v in viewer_ids if v not in muting]
+        tag_ids = [t.id for t in tags if t.id is not None]
+
+        async def reactors() -> set[int]:
+            async with self.db.session() as session:
+                return await user_queries.reactors_among(session, ids, content_id=self.content_id)
+
+        async def weights() -> dict[int, dict[int, float]]:
+            async with self.db.session() as session:
+                return await tag_queries.tag_weights_of_viewers(session, ids, tag_ids)
+
+        async def habits() -> dict[int, dict[int, float]]:
+            async with self.db.session() as session:
+                return await tag_queries.habits_of_viewers(
+                    session, ids, tag_ids, now=datetime.now(UTC), half_life_days=self.half_life_days
+                )
+
+        reacted, weighted, habitual = await asyncio.gather(reactors(), weights(), habits())
+        personal: dict[int, Hashable] = {}
+        for viewer_id in ids:
+            w, h = weighted.get(viewer_id, {}), habitual.get(viewer_id, {})
+            personal[viewer_id] = (
+                viewer_id in reacted,
+                tuple((i, w[i]) for i in tag_ids if i in w),
+                tuple((i, h[i]) for i in tag_ids if i in h),
+            )
+        return personal
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveViewer:
+    """What deciding whether a contentPublished event reaches a subscriber, and with
+    which audience, needs to know about it: read once when it subscribes."""
+
+    viewer_id: int | None
+    role: str | None
+    access: ContentAccess
+    # The access for content by other authors: whose content it is decides only for
+    # its author, so every other member shares a class.
+    access_to_others: ContentAccess
+    wanted: frozenset[str] | None
+
+    @classmethod
+    def of(cls, ctx: Context, tags: list[str] | None) -> "LiveViewer":
+        access = policy.content_filter(ctx.viewer)
+        others = access if access.author_id is None else dataclasses.replace(access, author_id=None)
+        return cls(ctx.viewer.id, ctx.viewer.role, access, others, wanted_tags(tags))
+
+    def access_for(self, author_id: int) -> ContentAccess:
+        return self.access if self.access.author_id == author_id else self.access_to_others
+
+
+def wanted_tags(tags: list[str] | None) -> frozenset[str] | None:
+    """The normalized tag filter of a contentPublished subscription; raises
+    BAD_USER_INPUT for a bad one."""
+    if not tags:
+        return None
+    return frozenset(validation.tag_names(tags, field="tags", maximum=MAX_SUBSCRIBED_TAGS))
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
@@ -231,7 +335,7 @@ async def _events(
             yield event
 
 
-def _bus(ctx: Context) -> EventBus:
+def bus_of(ctx: Context) -> EventBus:
     if ctx.bus is None:
         raise ServiceUnavailable()
     return ctx.bus
@@ -242,10 +346,8 @@ async def content_published(
 ) -> AsyncIterator[tuple[Content, Delivery]]:
     """Each newly published content the viewer may see and has not muted; with `tags`,
     only content carrying one of them."""
-    wanted = (
-        set(validation.tag_names(tags, field="tags", maximum=MAX_SUBSCRIBED_TAGS)) if tags else None
-    )
-    bus = _bus(ctx)
+    wanted = wanted_tags(tags)
+    bus = bus_of(ctx)
 
     def accepts(event: dict[str, Any]) -> bool:
         return event.get("type") == "content_published"
@@ -279,7 +381,7 @@ async def content_published(
 async def notifications(ctx: Context) -> AsyncIterator[Notification]:
     """The viewer's own notifications as they are written."""
     viewer_id = require_viewer_id(ctx.viewer.id, "receive notifications")
-    bus = _bus(ctx)
+    bus = bus_of(ctx)
 
     def accepts(event: dict[str, Any]) -> bool:
         return event.get("type") == "notification" and event.get("recipient") == viewer_id

@@ -185,13 +185,23 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
         return awaitable
 
     def _document_key(self) -> Hashable | None:
-        operation = self.operation
-        if operation.loc is None:
-            return None
-        source = operation.loc.source.body
-        if not _shareable(self.schema, source, operation, self.fragment_definitions):
-            return None
-        variables = orjson.dumps(
-            self.variable_values.coerced, option=orjson.OPT_SORT_KEYS, default=str
+        return document_key(
+            self.schema, self.operation, self.fragment_definitions, self.variable_values.coerced
         )
-        return (source, operation.name.value if operation.name else None, variables)
+
+
+def document_key(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+) -> Hashable | None:
+    """What two subscribers' operations must share to get equal answers (with equal
+    audiences); None for a personal document."""
+    if operation.loc is None:
+        return None
+    source = operation.loc.source.body
+    if not _shareable(schema, source, operation, fragments):
+        return None
+    encoded = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS, default=str)
+    return (source, operation.name.value if operation.name else None, encoded)
