@@ -53,9 +53,15 @@ class Subscriber:
             return False
         return not (self.only_python and "python" not in tags)
 
-    async def connect(self, url: str) -> float:
+    async def connect(self, url: str, *, compression: bool = True) -> float:
         started = time.perf_counter()
-        self.socket = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
+        self.socket = await connect(
+            url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            max_queue=None,
+            open_timeout=120,
+            compression="deflate" if compression else None,
+        )
         payload = {"authorization": f"Bearer {self.token}"} if self.token else {}
         await self.socket.send(json.dumps({"type": "connection_init", "payload": payload}))
         while json.loads(await self.socket.recv())["type"] != "connection_ack":
@@ -160,7 +166,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
 
         async def connect_one(subscriber: Subscriber) -> float:
             async with limit:
-                return await subscriber.connect(a.ws_url)
+                return await subscriber.connect(a.ws_url, compression=not args.no_compression)
 
         started = time.perf_counter()
         connect_times = await asyncio.gather(*(connect_one(s) for s in subscribers))
@@ -222,7 +228,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
 
         mib = 1024 * 1024
         print(
-            f"subscribers: {args.subscribers} ({signed_in} signed in), events: {args.events} at {args.rate}/s"
+            f"subscribers: {args.subscribers} ({signed_in} signed in), events: {args.events} at {args.rate}/s,"
+            f" subscribers offer permessage-deflate: {'no' if args.no_compression else 'yes'}"
         )
         print(
             f"connect+ack+subscribe: wall {connect_wall:.1f}s, per socket p50 {statistics.median(connect_times) * 1000:.0f} ms, p99 {_percentile(connect_times, 0.99) * 1000:.0f} ms"
@@ -260,6 +267,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="events per second")
     parser.add_argument(
         "--settle", type=float, default=5.0, help="seconds to wait for the last deliveries"
+    )
+    parser.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="subscribers do not offer permessage-deflate (as if the server refused it)",
     )
     args = parser.parse_args()
     os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
