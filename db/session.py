@@ -25,12 +25,6 @@ def create_engine(
 ) -> AsyncEngine:
     """`statement_timeout` (seconds) makes Postgres cancel any one statement that runs
     longer; None leaves the server's setting (migrations and seeding need that)."""
-    connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
-    if statement_timeout:
-        connect_args["server_settings"] = {
-            "statement_timeout": f"{round(statement_timeout * 1000)}"
-        }
-        connect_args["command_timeout"] = max(COMMAND_TIMEOUT, statement_timeout + 5)
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -39,8 +33,41 @@ def create_engine(
         # which is what lets the gateway recover without a restart.
         pool_pre_ping=True,
         pool_timeout=connect_timeout,
-        connect_args=connect_args,
+        connect_args=_connect_args(connect_timeout, statement_timeout),
     )
+
+
+def create_read_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout: float = 5.0,
+    statement_timeout: float | None = None,
+) -> AsyncEngine:
+    """For single read statements (Database.reading): autocommit, so no BEGIN and
+    ROLLBACK around each; no ping on checkout; no overflow connections opened and
+    closed under load. A statement on a connection that died fails once with
+    DatabaseUnavailable and the pool replaces it (the caller falls back to sessions,
+    which ping)."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=False,
+        pool_timeout=connect_timeout,
+        isolation_level="AUTOCOMMIT",
+        connect_args=_connect_args(connect_timeout, statement_timeout),
+    )
+
+
+def _connect_args(connect_timeout: float, statement_timeout: float | None) -> dict[str, Any]:
+    connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
+    if statement_timeout:
+        connect_args["server_settings"] = {
+            "statement_timeout": f"{round(statement_timeout * 1000)}"
+        }
+        connect_args["command_timeout"] = max(COMMAND_TIMEOUT, statement_timeout + 5)
+    return connect_args
 
 
 class Database:
@@ -50,8 +77,9 @@ class Database:
     statements at once, so every loader batch opens its own session.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -59,8 +87,22 @@ class Database:
         async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one read statement, outside any transaction: a session costs
+        a ping, BEGIN and ROLLBACK around its statement, which the compiled read path
+        (one statement per request) cannot afford."""
+        if self.read_engine is None:
+            async with translate_errors(), self.engine.connect() as conn:
+                yield conn
+            return
+        async with translate_errors(), self.read_engine.connect() as conn:
+            yield conn
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
 
 
 class BoundDatabase(Database):
@@ -88,6 +130,11 @@ class BoundDatabase(Database):
             ) as session,
         ):
             yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        async with self._lock, translate_errors():
+            yield self.conn
 
     async def dispose(self) -> None:
         return None

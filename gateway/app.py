@@ -11,7 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from db.notify import EventBus
-from db.session import Database, create_engine
+from db.session import Database, create_engine, create_read_engine
 from gateway.auth import Passwords, Tokens
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
@@ -27,6 +27,7 @@ from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
+from schema.compiled_reads import CompiledReads
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,16 @@ def create_app(
     if database is None:
         if not settings.database_url:
             raise ValueError("create_app needs settings.database_url or a database")
+        url = settings.database_url
+        size, timeout = settings.db_pool_size, settings.db_connect_timeout
+        statement_timeout = settings.db_statement_timeout or None
         database = Database(
             create_engine(
-                settings.database_url,
-                pool_size=settings.db_pool_size,
-                connect_timeout=settings.db_connect_timeout,
-                statement_timeout=settings.db_statement_timeout or None,
-            )
+                url, pool_size=size, connect_timeout=timeout, statement_timeout=statement_timeout
+            ),
+            read_engine=create_read_engine(
+                url, pool_size=size, connect_timeout=timeout, statement_timeout=statement_timeout
+            ),
         )
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
     trusted = (
@@ -60,7 +64,9 @@ def create_app(
     # it puts in place are then classified like any other. It is made per operation,
     # after the guard below exists.
     guard: OperationGuard
-    schema = build_schema(extensions=[ClassifyErrors, lambda: GuardOperations(guard)])
+    schema = build_schema(
+        extensions=[ClassifyErrors, lambda: GuardOperations(guard), CompiledReads]
+    )
     guard = OperationGuard(
         schema._schema,
         settings.limits(),

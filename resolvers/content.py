@@ -1,8 +1,11 @@
 """Reading content: lookups and lists, always through the viewer's access rules."""
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from db.queries import contents as queries
+from db.queries.access import ContentAccess
 from db.queries.contents import ContentKey, ContentOrder, ContentQuery
 from db.tables import Content, Tag
 from resolvers import policy, validation
@@ -48,38 +51,70 @@ def check_query(query: ContentQuery) -> ContentQuery:
     return query
 
 
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """A contents list request, checked: what both read paths run."""
+
+    limit: int
+    query: ContentQuery
+    order: ContentOrder
+    position: ContentKey | None
+    access: ContentAccess
+    kind: str
+
+
+def check_list_request(
+    ctx: Context, *, query: ContentQuery, order: ContentOrder, first: int, after: str | None
+) -> ListRequest:
+    """BAD_USER_INPUT for a page size, filter or cursor that is not acceptable."""
+    return ListRequest(
+        limit=check_first(first, ctx.max_page_size),
+        query=check_query(query),
+        order=order,
+        position=_decode_position(ctx, after, order) if after is not None else None,
+        access=policy.content_filter(ctx.viewer),
+        kind=f"contents:{order}",
+    )
+
+
+def counter(ctx: Context, request: ListRequest) -> Callable[[], Awaitable[int]]:
+    """totalCount of a list: counted only when a client asks for it."""
+
+    async def total_count() -> int:
+        async with ctx.db.session() as session:
+            return await queries.count_contents(session, access=request.access, query=request.query)
+
+    return total_count
+
+
 async def list_contents(
     ctx: Context, *, query: ContentQuery, order: ContentOrder, first: int, after: str | None
 ) -> Page[Content]:
     """A page of what the viewer may see, keyset-paged so inserts between pages neither
     repeat nor skip items in the time orders."""
-    limit = check_first(first, ctx.max_page_size)
-    query = check_query(query)
-    position = _decode_position(ctx, after, order) if after is not None else None
-    access = policy.content_filter(ctx.viewer)
-    kind = f"contents:{order}"
-    if limit == 0:
-        rows: list[Content] = []
-        has_next = False
-    else:
+    request = check_list_request(ctx, query=query, order=order, first=first, after=after)
+    rows: list[Content] = []
+    if request.limit:
         async with ctx.db.session() as session:
             rows = await queries.list_contents(
-                session, access=access, query=query, order=order, after=position, limit=limit + 1
+                session,
+                access=request.access,
+                query=request.query,
+                order=order,
+                after=request.position,
+                limit=request.limit + 1,
             )
-        has_next = len(rows) > limit
-        rows = rows[:limit]
-
-    async def total_count() -> int:
-        async with ctx.db.session() as session:
-            return await queries.count_contents(session, access=access, query=query)
-
+    has_next = len(rows) > request.limit
+    rows = rows[: request.limit]
     for row in rows:
         ctx.loaders.content_by_id.prime(row.id, row)  # type: ignore[arg-type]
     return Page(
-        edges=[(ctx.cursors.encode(kind, queries.content_key(row, order)), row) for row in rows],
+        edges=[
+            (ctx.cursors.encode(request.kind, queries.content_key(row, order)), row) for row in rows
+        ],
         has_next=has_next,
         has_previous=after is not None,
-        total_count=total_count,
+        total_count=counter(ctx, request),
     )
 
 

@@ -6,10 +6,10 @@ that ranked ahead of the cursor when it began, whatever is published, reacted to
 re-preferred meanwhile. Content that became invisible to the viewer is left out."""
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from db.queries import snapshots
 from db.queries.feed import FeedWeights, RankedRow, rank_feed
@@ -25,11 +25,30 @@ WALK_LIFETIME = timedelta(hours=1)
 ANONYMOUS_BUCKET_SECONDS = 60
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
-class RankedContent:
-    content: Content
+class Ranked(Generic[T]):
+    """One item of a walk: the content (a row, or its JSON on the compiled path), how
+    it scored and why."""
+
+    content: T
     score: float
     reasons: list[str]
+
+
+RankedContent = Ranked[Content]
+# Loads the items of a walk that the viewer may see now, in order; None for the others.
+Load = Callable[[Sequence[int]], Awaitable[Sequence[T | None]]]
+
+
+def published_rows(ctx: Context) -> Load[Content]:
+    async def load(ids: Sequence[int]) -> list[Content | None]:
+        rows = await ctx.loaders.content_by_id.load_many(list(ids))
+        return [row if row is not None and row.status == "PUBLISHED" else None for row in rows]
+
+    return load
 
 
 def feed_weights(weights: ranking.RankingWeights) -> FeedWeights:
@@ -102,7 +121,8 @@ async def page_of_walk(
     first: int,
     after: str | None,
     start: Callable[[], Awaitable[tuple[str, list[list[Any]]]]],
-) -> Page[RankedContent]:
+    load: Load[T],
+) -> Page[Ranked[T]]:
     """A page of a frozen ranking: the first page starts the walk, later ones continue
     the walk their cursor names."""
     limit = check_first(first, ctx.max_page_size)
@@ -121,17 +141,17 @@ async def page_of_walk(
                 "start again without `after`"
             )
         items = stored
-    edges: list[tuple[str, RankedContent]] = []
+    edges: list[tuple[str, Ranked[T]]] = []
     position = offset
     # Content hidden since the walk began is skipped, so fetch until the page is full.
     while len(edges) < limit and position < len(items):
         chunk = items[position : position + (limit - len(edges))]
-        rows = await ctx.loaders.content_by_id.load_many([item[0] for item in chunk])
+        rows = await load([item[0] for item in chunk])
         for (_, score, reasons), row in zip(chunk, rows, strict=True):
             position += 1
-            if row is not None and row.status == "PUBLISHED":
+            if row is not None:
                 cursor = ctx.cursors.encode(kind, (snapshot_id, position))
-                edges.append((cursor, RankedContent(row, float(score), list(reasons))))
+                edges.append((cursor, Ranked(row, float(score), list(reasons))))
 
     async def no_count() -> int:
         return len(items)
@@ -144,7 +164,13 @@ async def page_of_walk(
     )
 
 
-async def feed(ctx: Context, *, first: int, after: str | None) -> Page[RankedContent]:
+async def feed(ctx: Context, *, first: int, after: str | None, load: Load[T]) -> Page[Ranked[T]]:
+    """The viewer's feed; `load` reads the items (published_rows(ctx), or their JSON)."""
     return await page_of_walk(
-        ctx, kind="feed", first=first, after=after, start=lambda: _start_feed_walk(ctx)
+        ctx,
+        kind="feed",
+        first=first,
+        after=after,
+        start=lambda: _start_feed_walk(ctx),
+        load=load,
     )

@@ -10,7 +10,7 @@ from db.tables import Content
 from resolvers import policy
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
-from resolvers.feed import feed_weights, page_of_walk, store_walk
+from resolvers.feed import feed_weights, page_of_walk, published_rows, store_walk
 from resolvers.paging import Page
 
 MAX_QUERY = 200
@@ -45,7 +45,9 @@ async def search(ctx: Context, *, query: str, first: int, after: str | None) -> 
         await store_walk(ctx, snapshot_id, items)
         return snapshot_id, items
 
-    walk = await page_of_walk(ctx, kind=kind, first=first, after=after, start=start)
+    walk = await page_of_walk(
+        ctx, kind=kind, first=first, after=after, start=start, load=published_rows(ctx)
+    )
 
     async def total_count() -> int:
         async with ctx.db.session() as session:

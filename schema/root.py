@@ -1,5 +1,7 @@
 """The root Query type and the Schema object."""
 
+from typing import Any
+
 import strawberry
 
 from resolvers import content, feed, notifications, search, tags, users, validation
@@ -26,6 +28,21 @@ def _filter_query(filter: ContentFilter | None) -> content.ContentQuery:
         status=filter.status.value if filter.status else None,
         language=filter.language.strip().lower() if filter.language else None,
     )
+
+
+def contents_request(
+    filter: ContentFilter | None,
+    order_by: ContentOrder | None,
+    first: int | None,
+    after: str | None,
+) -> dict[str, Any]:
+    """The arguments of `contents` as resolvers take them (both read paths use this)."""
+    return {
+        "query": _filter_query(given(filter)),
+        "order": content.ContentOrder((order_by or ContentOrder.NEWEST).name),
+        "first": page_size(first, 20),
+        "after": given(after),
+    }
 
 
 @strawberry.type
@@ -75,11 +92,7 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> ContentConnection:
         page = await content.list_contents(
-            info.context,
-            query=_filter_query(given(filter)),
-            order=content.ContentOrder((order_by or ContentOrder.NEWEST).name),
-            first=page_size(first, 20),
-            after=given(after),
+            info.context, **contents_request(filter, order_by, first, after)
         )
         return ContentConnection(page=page)
 
@@ -92,7 +105,12 @@ class Query:
         first: int | None = 20,
         after: str | None = strawberry.UNSET,
     ) -> FeedConnection:
-        page = await feed.feed(info.context, first=page_size(first, 20), after=given(after))
+        page = await feed.feed(
+            info.context,
+            first=page_size(first, 20),
+            after=given(after),
+            load=feed.published_rows(info.context),
+        )
         return FeedConnection(page=page)
 
     @strawberry.field(

@@ -116,12 +116,15 @@ TOKENS = Tokens(TEST_SECRET, timedelta(hours=1))
 class GraphQLClient:
     """Runs documents through the real schema (with the error classifier) as a viewer."""
 
-    def __init__(self, db: BoundDatabase) -> None:
+    def __init__(self, db: BoundDatabase, *, compiled: bool = True) -> None:
         from gateway.errors import ClassifyErrors
         from schema import build_schema
+        from schema.compiled_reads import CompiledReads
 
         self.db = db
-        self.schema = build_schema(extensions=[ClassifyErrors])
+        self.compiled = compiled
+        extensions: list[Any] = [ClassifyErrors, CompiledReads] if compiled else [ClassifyErrors]
+        self.schema = build_schema(extensions=extensions)
 
     async def execute(
         self, query: str, variables: dict[str, Any] | None = None, *, viewer: Viewer | None = None
@@ -141,6 +144,8 @@ class GraphQLClient:
         return result.data
 
 
-@pytest.fixture
-def gql(db: BoundDatabase) -> GraphQLClient:
-    return GraphQLClient(db)
+@pytest.fixture(params=["compiled", "resolvers"])
+def gql(request: pytest.FixtureRequest, db: BoundDatabase) -> GraphQLClient:
+    """Each test runs on both read paths: operations the compiled path can answer
+    (schema/compiled_plan.py) must get the same answers the resolvers give."""
+    return GraphQLClient(db, compiled=request.param == "compiled")

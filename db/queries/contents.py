@@ -69,16 +69,17 @@ def _conditions(access: ContentAccess, query: ContentQuery) -> list[sa.ColumnEle
     return conditions
 
 
-async def list_contents(
-    session: AsyncSession,
+def list_statement(
+    columns: Sequence[Any],
     *,
     access: ContentAccess,
     query: ContentQuery,
     order: ContentOrder,
     after: ContentKey | None,
     limit: int,
-) -> list[Content]:
-    """Up to `limit` visible contents after the keyset position `after`, in `order`."""
+) -> Any:
+    """`columns` of up to `limit` visible contents after the keyset position `after`,
+    in `order`."""
     sort = _sort_column(order)
     conditions = _conditions(access, query)
     ascending = order is ContentOrder.OLDEST
@@ -89,14 +90,23 @@ async def list_contents(
     ordering = (
         (sort.asc(), col(Content.id).asc()) if ascending else (sort.desc(), col(Content.id).desc())
     )
-    statement = (
-        select(Content)
-        .options(defer(Content.search_vector))  # type: ignore[arg-type]
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(limit)
-    )
-    return list((await session.exec(statement)).all())
+    return sa.select(*columns).where(*conditions).order_by(*ordering).limit(limit)
+
+
+async def list_contents(
+    session: AsyncSession,
+    *,
+    access: ContentAccess,
+    query: ContentQuery,
+    order: ContentOrder,
+    after: ContentKey | None,
+    limit: int,
+) -> list[Content]:
+    """Up to `limit` visible contents after the keyset position `after`, in `order`."""
+    statement = list_statement(
+        (Content,), access=access, query=query, order=order, after=after, limit=limit
+    ).options(defer(Content.search_vector))  # type: ignore[arg-type]
+    return list((await session.exec(statement)).scalars().all())
 
 
 async def count_contents(
