@@ -69,8 +69,9 @@ class ClassifyErrors(MaskErrors):
             log.warning("statement timeout (request %s): %s", self._request_id(), original)
             timed_out = statement_timed_out()
             return _relocate(error, timed_out.message, timed_out.extensions or {})
-        if original is None:
-            # Raised by parsing or validation: the document itself is wrong.
+        if original is None or isinstance(original, GraphQLError):
+            # Raised by parsing, validation or coercing variables (graphql-core wraps its
+            # own GraphQLError): the document or its variables are wrong.
             extensions = {**(error.extensions or {}), "code": BadUserInput.code}
             return _relocate(error, error.message, extensions)
         request_id = self._request_id()

@@ -178,3 +178,11 @@ async def test_user_contents_and_tags_list(db, gql) -> None:
         {"after": tags["pageInfo"]["endCursor"]},
     )
     assert rest["tags"]["edges"] == [{"node": {"name": "zeta", "contentCount": 1}}]
+
+
+async def test_a_variable_of_the_wrong_type_is_bad_user_input(gql) -> None:
+    # graphql-core reports it with its own GraphQLError as the cause: still the client's.
+    result = await gql.execute("query($n: Int!) { contents(first: $n) { totalCount } }", {"n": "x"})
+    (error,) = result.errors
+    assert error.extensions["code"] == "BAD_USER_INPUT"
+    assert "$n" in error.message and "Int cannot represent" in error.message
