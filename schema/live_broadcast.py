@@ -71,6 +71,9 @@ async def _resume(coro: Coroutine[Any, Any, None], awaiting: Any) -> None:
             if awaiting is None:
                 await asyncio.sleep(0)
             else:
+                # As a Task does with what a coroutine yields: the future was marked as
+                # awaited when it was yielded, and is awaited again here.
+                awaiting._asyncio_future_blocking = False
                 await awaiting
         except BaseException as error:
             if awaiting is not None and awaiting.done():
@@ -172,7 +175,11 @@ class Member:
             return
         self.ending = True
         if isinstance(error, live.SlowConsumer):
+            # Its backlog is dropped, and the write in flight too: it waits for a socket
+            # that does not read.
             self.pending.clear()
+            if self.writer is not None:
+                self.writer.cancel()
         if self.broadcaster is not None:
             self.broadcaster.leave(self)
         self._settle()

@@ -3,6 +3,7 @@ keep up is cut off without holding up the others."""
 
 import asyncio
 
+import orjson
 import pytest
 
 from db.notify import EventBus, Overflow, emit
@@ -205,3 +206,156 @@ async def test_a_personal_document_is_executed_for_each_socket(live, monkeypatch
     assert renderer.calls == len(viewers)
     emails = [r.data["contentPublished"]["author"]["email"] for r in results]
     assert emails == [None, None, None, author.email]
+
+
+class _Sockets:
+    """Subscriptions on the broadcast path (schema/live_broadcast.py), each writing its
+    frames to a list instead of a socket; `stall` makes a socket's writes never finish."""
+
+    def __init__(self, db, bus, query: str = FAN_OUT_QUERY) -> None:
+        self.db, self.bus, self.query = db, bus, query
+        self.frames: dict[str, list[dict]] = {}
+        self.ends: dict[str, list] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    async def open(
+        self, op_id: str, viewer, *, stall: bool = False, query: str | None = None, variables=None
+    ) -> None:
+        from gateway.errors import ClassifyErrors
+        from gateway.ws_handlers import classify_errors
+        from resolvers.context import create_context
+        from resolvers.cursors import CursorCodec
+        from schema import build_schema
+        from schema.live_broadcast import Outlet, outlet
+        from tests.conftest import PASSWORDS, TEST_SECRET, TOKENS
+
+        schema = build_schema(extensions=[ClassifyErrors])
+        context = create_context(
+            db=self.db, viewer=viewer, cursors=CursorCodec(TEST_SECRET), passwords=PASSWORDS,
+            tokens=TOKENS, bus=self.bus,
+        )  # fmt: skip
+        frames = self.frames.setdefault(op_id, [])
+        ends = self.ends.setdefault(op_id, [])
+
+        async def send(text: str) -> None:
+            if stall:
+                await asyncio.Event().wait()
+            frames.append(orjson.loads(text))
+
+        async def run() -> None:
+            outlet.set(Outlet(op_id, "next", send, classify_errors))
+            stream = await schema.subscribe(
+                query or self.query, variable_values=variables, context_value=context
+            )
+            async for result in stream:  # type: ignore[union-attr]
+                ends.append(result)
+
+        self.tasks.append(asyncio.create_task(run()))
+
+    def titles(self, op_id: str) -> list[str]:
+        return [f["payload"]["data"]["contentPublished"]["title"] for f in self.frames[op_id]]
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _announce(db, content) -> None:
+    async with db.session() as session:
+        event = {"type": "content_published", "id": content.id, "author": content.author_id}
+        await emit(session, event)
+        await session.commit()
+
+
+async def _published(db, author, title: str, tags=()) -> None:
+    await _announce(db, await make_content(db, author, title=title, tags=tags))
+
+
+async def _until(condition, within: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(live) -> None:
+    from db.session import StatementCounter
+
+    db, bus = live
+    author = await make_user(db)
+    members = [await make_user(db) for _ in range(24)]
+    counts = []
+    for viewers in (
+        [Viewer.anonymous(), *(Viewer.member(m.id) for m in members[:3])],
+        [Viewer.anonymous()] * 4 + [Viewer.member(m.id) for m in members],
+    ):
+        sockets = _Sockets(db, bus)
+        for n, viewer in enumerate(viewers):
+            await sockets.open(str(n), viewer)
+        await asyncio.sleep(0.2)
+        content = await make_content(
+            db, author, title=f"to {len(viewers)}", tags=("python", "rust")
+        )
+        with StatementCounter(db.engine) as counter:
+            await _announce(db, content)
+            await _until(lambda s=sockets, v=viewers: all(s.frames[str(n)] for n in range(len(v))))
+        counts.append(counter.count)
+        await sockets.close()
+        frame = sockets.frames["1"][0]
+        assert frame["id"] == "1" and frame["type"] == "next"
+        assert frame["payload"]["data"]["contentPublished"]["title"] == f"to {len(viewers)}"
+    assert counts[0] == counts[1], "the cost of an event must not grow with sockets"
+
+
+async def test_the_broadcast_filters_for_each_viewer(live) -> None:
+    from tests.factories import set_preferences
+
+    db, bus = live
+    author = await make_user(db)
+    muting, fan, plain = [await make_user(db) for _ in range(3)]
+    await set_preferences(db, muting, muted_tags=("noise",))
+    await set_preferences(db, fan, weights={"rust": 0.9})
+    sockets = _Sockets(db, bus)
+    await sockets.open("anonymous", Viewer.anonymous())
+    await sockets.open("muting", Viewer.member(muting.id))
+    await sockets.open("fan", Viewer.member(fan.id))
+    tagged = "subscription($tags: [String!]) { contentPublished(tags: $tags) { title } }"
+    await sockets.open(
+        "rust only", Viewer.member(plain.id), query=tagged, variables={"tags": ["#Rust"]}
+    )
+    await asyncio.sleep(0.2)
+    await _published(db, author, "noisy", tags=("noise", "python"))
+    await _published(db, author, "rusty", tags=("python", "rust"))
+    await _until(lambda: len(sockets.frames["anonymous"]) == 2)
+    await asyncio.sleep(0.2)
+    await sockets.close()
+    assert sockets.titles("anonymous") == ["noisy", "rusty"]
+    assert sockets.titles("muting") == ["rusty"]
+    assert sockets.titles("rust only") == ["rusty"]
+    fan_tags = sockets.frames["fan"][1]["payload"]["data"]["contentPublished"]["tags"]
+    assert [t["name"] for t in fan_tags] == ["rust", "python"]
+    assert {t["name"]: t["viewerAffinity"] for t in fan_tags} == {"rust": 0.9, "python": 0.0}
+
+
+async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkeypatch) -> None:
+    import schema.live_broadcast
+
+    monkeypatch.setattr(schema.live_broadcast, "MAX_PENDING_FRAMES", 3)
+    db, bus = live
+    author = await make_user(db)
+    sockets = _Sockets(db, bus)
+    await sockets.open("slow", Viewer.anonymous(), stall=True)
+    await sockets.open("fast", Viewer.anonymous())
+    await asyncio.sleep(0.2)
+    for n in range(8):
+        await _published(db, author, f"event {n}")
+    await _until(lambda: len(sockets.frames["fast"]) == 8)
+    await _until(lambda: bool(sockets.ends["slow"]))
+    assert sockets.titles("fast") == [f"event {n}" for n in range(8)]
+    (ended,) = sockets.ends["slow"]
+    assert ended.errors[0].extensions["code"] == "SERVICE_UNAVAILABLE"
+    assert sockets.frames["slow"] == []
+    broadcaster = next(iter(schema.live_broadcast._broadcasters.values()))
+    assert all(m.outlet.operation_id != "slow" for m in broadcaster.members)
+    await sockets.close()

@@ -360,3 +360,45 @@ async def test_init_while_the_database_is_down_says_try_again_later(
     finally:
         gateway.stop()
         await proxy.cut()
+
+
+async def test_each_operation_gets_its_own_frames_and_complete_stops_only_it(cluster) -> None:
+    a, b, _ = cluster
+    _, author = register(b)
+    client = await subscribed(a, PUBLISHED, op="first")
+    await client.subscribe("second", "subscription { contentPublished { title } }")
+    await asyncio.sleep(0.3)
+    try:
+        await asyncio.to_thread(publish, b, author, "to both")
+        got = {}
+        for _ in range(2):
+            message = await client.receive_type("next")
+            got[message["id"]] = message["payload"]["data"]["contentPublished"]["title"]
+        assert got == {"first": "to both", "second": "to both"}
+        await client.send({"id": "first", "type": "complete"})
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(publish, b, author, "to the second")
+        message = await client.receive_type("next")
+        assert message["id"] == "second"
+        assert message["payload"]["data"]["contentPublished"]["title"] == "to the second"
+        await client.nothing_for(0.5)
+    finally:
+        await client.close()
+
+
+async def test_a_personal_document_is_answered_for_its_own_viewer(cluster) -> None:
+    a, b, _ = cluster
+    author_handle, author = register(b)
+    _, reader = register(b)
+    query = "subscription { contentPublished { title author { handle email } } }"
+    own = await subscribed(a, query, token=author)
+    other = await subscribed(a, query, token=reader)
+    try:
+        await asyncio.to_thread(publish, b, author, "whose email")
+        mine = (await own.receive_type("next"))["payload"]["data"]["contentPublished"]
+        theirs = (await other.receive_type("next"))["payload"]["data"]["contentPublished"]
+        assert mine["author"] == {"handle": author_handle, "email": f"{author_handle}@example.com"}
+        assert theirs["author"] == {"handle": author_handle, "email": None}
+    finally:
+        await own.close()
+        await other.close()
