@@ -37,8 +37,21 @@ def _sqlstate(error: sqlalchemy.exc.DBAPIError) -> str | None:
     return state if isinstance(state, str) else None
 
 
+# asyncpg's errors for a connection that is gone or cannot be made, by name: raised
+# directly by statements sent on the driver connection (Database.fetch), or as the cause
+# of SQLAlchemy's DBAPIError otherwise.
+_LOST_CONNECTION = {"ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"}
+
+
+def _driver_sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 def is_statement_timeout(error: BaseException) -> bool:
-    return isinstance(error, sqlalchemy.exc.DBAPIError) and _sqlstate(error) == _CANCELLED_SQLSTATE
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return _sqlstate(error) == _CANCELLED_SQLSTATE
+    return _driver_sqlstate(error) == _CANCELLED_SQLSTATE
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -50,11 +63,12 @@ def is_unavailable(error: BaseException) -> bool:
         if _sqlstate(error) in _UNREACHABLE_SQLSTATES:
             return True
         cause = getattr(error.orig, "__cause__", None)
-        return isinstance(cause, _UNREACHABLE) or type(cause).__name__ in {
-            "ConnectionDoesNotExistError",
-            "CannotConnectNowError",
-            "InterfaceError",
-        }
+        return isinstance(cause, _UNREACHABLE) or type(cause).__name__ in _LOST_CONNECTION
+    if (
+        type(error).__name__ in _LOST_CONNECTION
+        or _driver_sqlstate(error) in _UNREACHABLE_SQLSTATES
+    ):
+        return True
     # A pool checkout that timed out: every connection is stuck waiting on the server.
     return isinstance(error, sqlalchemy.exc.TimeoutError)
 

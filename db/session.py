@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.errors import translate_errors
+from db.errors import DatabaseUnavailable, translate_errors
 
 # asyncpg's own limit on waiting for a reply; with a statement timeout it stays longer,
 # so the server's cancellation (a clear error) arrives before the client gives up.
@@ -70,6 +70,13 @@ def _connect_args(connect_timeout: float, statement_timeout: float | None) -> di
     return connect_args
 
 
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy one."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
+    return driver
+
+
 class Database:
     """Hands out sessions: each unit of work gets its own short-lived pooled one.
 
@@ -87,17 +94,21 @@ class Database:
         async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for one read statement, outside any transaction: a session costs
-        a ping, BEGIN and ROLLBACK around its statement, which the compiled read path
-        (one statement per request) cannot afford."""
-        if self.read_engine is None:
-            async with translate_errors(), self.engine.connect() as conn:
-                yield conn
-            return
-        async with translate_errors(), self.read_engine.connect() as conn:
-            yield conn
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """The rows of one read statement written in SQL with $n parameters, sent as is on
+        the driver connection outside any transaction. A session costs a ping, BEGIN and
+        ROLLBACK around its statement and SQLAlchemy's work per execution, which the
+        compiled read path (one statement per request) cannot afford."""
+        async with (self.read_engine or self.engine).connect() as conn:
+            driver = await _driver(conn)
+            _count(self.engine, sql)
+            try:
+                async with translate_errors():
+                    return list(await driver.fetch(sql, *args))
+            except DatabaseUnavailable:
+                # Bypassed, the pool cannot tell this connection died: drop it.
+                await conn.invalidate()
+                raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -131,16 +142,24 @@ class BoundDatabase(Database):
         ):
             yield session
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
         async with self._lock, translate_errors():
-            yield self.conn
+            driver = await _driver(self.conn)
+            _count(self.engine, sql)
+            return list(await driver.fetch(sql, *args))
 
     async def dispose(self) -> None:
         return None
 
 
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+# Counters listening to an engine, told of statements sent past SQLAlchemy too.
+_counters: dict[int, list["StatementCounter"]] = {}
+
+
+def _count(engine: AsyncEngine, statement: str) -> None:
+    for counter in _counters.get(id(engine.sync_engine), ()):
+        counter.statements.append(statement)
 
 
 class StatementCounter:
@@ -158,10 +177,12 @@ class StatementCounter:
 
     def __enter__(self) -> "StatementCounter":
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        _counters.setdefault(id(self.engine.sync_engine), []).append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        _counters[id(self.engine.sync_engine)].remove(self)
 
     @property
     def count(self) -> int:

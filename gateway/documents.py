@@ -12,6 +12,7 @@ charges the rate limit, and they bound entries only, not the memory large ones h
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -47,6 +48,9 @@ class PreparedDocument:
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...] = ()
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    # Measured sizes by (operation name, variables): the view and the schema extension
+    # both ask for every HTTP operation, and clients repeat the same variables.
+    sizes: dict[tuple[str | None, bytes], Any] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:

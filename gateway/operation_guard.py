@@ -11,6 +11,7 @@ The second time costs a cache hit and one walk over the document.
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
 from graphql import GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 
@@ -19,6 +20,8 @@ from gateway.errors import QueryTooComplex
 from gateway.limits import QueryLimits, check, measure
 from gateway.persisted_queries import TrustedDocuments
 from resolvers.errors import GatewayError
+
+MAX_SIZES_PER_DOCUMENT = 64
 
 
 class OperationGuard:
@@ -64,13 +67,21 @@ class OperationGuard:
         operation = prepared.operation(operation_name) if prepared.valid else None
         if operation is None:
             return 1
-        size = measure(
-            self.schema,
-            operation,
-            prepared.fragments,
-            variables,
-            max_page_size=self.limits.max_page_size,
-        )
+        try:
+            key = (operation_name, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
+        except TypeError:
+            key = None  # variables orjson cannot write are measured every time
+        size = prepared.sizes.get(key) if key is not None else None
+        if size is None:
+            size = measure(
+                self.schema,
+                operation,
+                prepared.fragments,
+                variables,
+                max_page_size=self.limits.max_page_size,
+            )
+            if key is not None and len(prepared.sizes) < MAX_SIZES_PER_DOCUMENT:
+                prepared.sizes[key] = size
         check(size, self.limits)
         return max(size.cost, 1)
 

@@ -4,6 +4,7 @@ resolvers/content.py and resolvers/feed.py, with each item's JSON built by Postg
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from db.queries.content_json import (
     Shape,
@@ -39,22 +40,21 @@ async def contents_page(
     order: ContentOrder,
     first: int,
     after: str | None,
-) -> Page[str]:
+) -> Page[dict[str, Any]]:
     """resolvers/content.py `list_contents`, each item as its JSON text."""
     request = check_list_request(ctx, query=query, order=order, first=first, after=after)
     rows = []
     if request.limit:
-        async with ctx.db.reading() as conn:
-            rows = await list_content_json(
-                conn,
-                shape,
-                viewing(ctx),
-                access=request.access,
-                query=request.query,
-                order=order,
-                after=request.position,
-                limit=request.limit + 1,
-            )
+        rows = await list_content_json(
+            ctx.db,
+            shape,
+            viewing(ctx),
+            access=request.access,
+            query=request.query,
+            order=order,
+            after=request.position,
+            limit=request.limit + 1,
+        )
     return Page(
         edges=[
             (ctx.cursors.encode(request.kind, row.key), row.node) for row in rows[: request.limit]
@@ -65,20 +65,19 @@ async def contents_page(
     )
 
 
-def published_json(ctx: Context, shape: Shape) -> feeds.Load[str]:
+def published_json(ctx: Context, shape: Shape) -> feeds.Load[dict[str, Any]]:
     """feeds.published_rows, as JSON text."""
     access = policy.content_filter(ctx.viewer)
 
-    async def load(ids: Sequence[int]) -> list[str | None]:
-        async with ctx.db.reading() as conn:
-            return await content_json_by_id(
-                conn, shape, viewing(ctx), ids, access=access, published_only=True
-            )
+    async def load(ids: Sequence[int]) -> list[dict[str, Any] | None]:
+        return await content_json_by_id(
+            ctx.db, shape, viewing(ctx), ids, access=access, published_only=True
+        )
 
     return load
 
 
 async def feed_page(
     ctx: Context, shape: Shape, *, first: int, after: str | None
-) -> Page[feeds.Ranked[str]]:
+) -> Page[feeds.Ranked[dict[str, Any]]]:
     return await feeds.feed(ctx, first=first, after=after, load=published_json(ctx, shape))

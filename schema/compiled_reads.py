@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from graphql import (
     ExecutionResult,
     FragmentDefinitionNode,
@@ -143,13 +142,13 @@ async def _connection(plan: ConnectionPlan, ctx: Context, kwargs: dict[str, Any]
 
 def _edge(plan: ConnectionPlan, cursor: str, item: Any) -> dict[str, Any]:
     assert plan.edges is not None
-    text = item.content if isinstance(item, Ranked) else item
+    node = item.content if isinstance(item, Ranked) else item
     out: dict[str, Any] = {}
     for key, field in plan.edges.fields:
         if field == "cursor":
             out[key] = cursor
         elif field == "node":
-            out[key] = orjson.loads(text)
+            out[key] = node
         elif field == "score":
             out[key] = round(item.score, 6)
         elif field == "reasons":

@@ -2,6 +2,7 @@
 resolvers/policy.py's business; this module only turns the decision into a WHERE clause."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -29,3 +30,28 @@ def access_clause(access: ContentAccess) -> sa.ColumnElement[bool]:
     if access.author_id is None:
         return published
     return sa.or_(published, col(Content.author_id) == access.author_id)
+
+
+class SqlParams:
+    """$n parameters of a statement written as text, numbered as they are added."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values: list[Any] = list(values)
+
+    def __call__(self, value: Any, cast: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def access_sql(access: ContentAccess, row: str, params: SqlParams) -> str:
+    """`access_clause` as SQL text over the contents row `row`, for statements the
+    compiled read path writes out (db/queries/content_json.py)."""
+    if access.everything:
+        return "TRUE"
+    published = (
+        f"({row}.status = 'PUBLISHED'"
+        f" AND {row}.visibility = ANY({params(list(access.visibilities), 'text[]')}))"
+    )
+    if access.author_id is None:
+        return published
+    return f"({published} OR {row}.author_id = {params(access.author_id, 'bigint')})"

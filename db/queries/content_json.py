@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col
+import orjson
 
-from db.queries.access import ContentAccess, access_clause
-from db.queries.contents import ContentKey, ContentOrder, ContentQuery, list_statement
-from db.tables import Content
+from db.queries.access import ContentAccess, SqlParams, access_sql
+from db.queries.contents import ContentKey, ContentOrder, ContentQuery, list_sql
+from db.session import Database
 
 # json_build_object takes at most 100 arguments: 50 key/value pairs.
 MAX_FIELDS = 50
@@ -99,24 +97,25 @@ TAG_FIELDS: dict[str, str] = {
 # Fields that depend on who is asking, for a signed-in viewer and for anonymous ones.
 _VIEWER_FIELDS: dict[tuple[str, str], tuple[str, str]] = {
     ("Content", "viewer_has_reacted"): (
-        "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = :cj_viewer AND r.content_id = {c}.id)",
+        "EXISTS (SELECT 1 FROM reactions r WHERE r.user_id = {viewer} AND r.content_id = {c}.id)",
         "false",
     ),
     ("User", "viewer_follows"): (
-        "EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = :cj_viewer AND f.followee_id = u.id)",
+        "EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = {viewer} AND f.followee_id = u.id)",
         "false",
     ),
 }
 
 # The viewer's decayed reactions per tag: db/queries/tags.py `habit_by_tag_id`.
-_HABITS = """
-SELECT ct.tag_id, sum(power(0.5, extract(epoch FROM (:cj_now - r.created_at)) / 86400.0
-                                   / :cj_half_life)) AS decayed
-FROM reactions r JOIN content_tags ct ON ct.content_id = r.content_id
-WHERE r.user_id = :cj_viewer AND r.created_at <= :cj_now
-  AND r.created_at > :cj_now - make_interval(secs => :cj_half_life * 8 * 86400)
-GROUP BY ct.tag_id
-"""
+_HABITS = """habits AS (
+  SELECT ct.tag_id,
+         sum(power(0.5, extract(epoch FROM ({now} - r.created_at)) / 86400.0 / {half_life}))
+           AS decayed
+  FROM reactions r JOIN content_tags ct ON ct.content_id = r.content_id
+  WHERE r.user_id = {viewer} AND r.created_at <= {now}
+    AND r.created_at > {now} - make_interval(secs => {half_life} * 8 * 86400)
+  GROUP BY ct.tag_id
+)"""
 
 
 RELATIONS: dict[tuple[str, str], str] = {("Content", "author"): "User", ("Content", "tags"): "Tag"}
@@ -139,15 +138,30 @@ def supports(shape: Shape) -> bool:
 
 
 class _Builder:
-    def __init__(self, signed_in: bool) -> None:
-        self.signed_in = signed_in
+    """Writes the JSON expression of a shape, adding the viewer's values to `params` as
+    the fields that need them appear."""
+
+    def __init__(self, viewing: Viewing, params: SqlParams) -> None:
+        self.viewing = viewing
+        self.params = params
+        self._placed: dict[str, str] = {}
         self.needs_habits = False
+
+    def _param(self, name: str, value: Any, cast: str) -> str:
+        if name not in self._placed:
+            self._placed[name] = self.params(value, cast)
+        return self._placed[name]
+
+    def viewer(self) -> str:
+        return self._param("viewer", self.viewing.viewer_id, "bigint")
 
     def _value(self, entity: str, field: str, row: str) -> str:
         personal = _VIEWER_FIELDS.get((entity, field))
-        if personal is not None:
-            return (personal[0] if self.signed_in else personal[1]).format(c=row)
-        return _SCALARS[entity][field].format(c=row)
+        if personal is None:
+            return _SCALARS[entity][field].format(c=row)
+        if self.viewing.viewer_id is None:
+            return personal[1]
+        return personal[0].format(c=row, viewer=self.viewer())
 
     def object(self, shape: Shape, row: str) -> str:
         pairs: list[str] = []
@@ -163,17 +177,18 @@ class _Builder:
         return f"(SELECT {self.object(shape, 'u')} FROM users u WHERE u.id = {row}.author_id)"
 
     def tags(self, shape: Shape, row: str) -> str:
-        if self.signed_in:
+        if self.viewing.viewer_id is not None:
             # resolvers/content.py tags_of: explicit weight, else learned affinity
             # d / (d + saturation), highest first, then by name as Python sorts it.
             self.needs_habits = True
+            saturation = self._param("saturation", self.viewing.habit_saturation, "float8")
             order = (
                 "coalesce(ft.weight, CASE WHEN h.decayed > 0"
-                " THEN h.decayed / (h.decayed + :cj_saturation) ELSE 0 END) DESC,"
+                f" THEN h.decayed / (h.decayed + {saturation}) ELSE 0 END) DESC,"
                 ' t.name COLLATE "C"'
             )
             joins = (
-                " LEFT JOIN followed_tags ft ON ft.user_id = :cj_viewer AND ft.tag_id = t.id"
+                f" LEFT JOIN followed_tags ft ON ft.user_id = {self.viewer()} AND ft.tag_id = t.id"
                 " LEFT JOIN habits h ON h.tag_id = t.id"
             )
         else:
@@ -184,38 +199,26 @@ class _Builder:
             f" WHERE ct.content_id = {row}.id)"
         )
 
-
-def _node_column(shape: Shape, viewing: Viewing) -> tuple[Any, Any | None]:
-    """The JSON column for each row of `contents`, and the habits CTE it needs (if any)."""
-    builder = _Builder(viewing.viewer_id is not None)
-    sql = builder.object(shape, "contents") + "::text AS node"
-    binds: list[sa.BindParameter[Any]] = [
-        sa.bindparam("cj_viewer", viewing.viewer_id, type_=sa.BigInteger),
-        sa.bindparam("cj_now", viewing.now, type_=sa.DateTime(timezone=True)),
-        sa.bindparam("cj_half_life", viewing.habit_half_life_days, type_=sa.Float),
-        sa.bindparam("cj_saturation", viewing.habit_saturation, type_=sa.Float),
-    ]
-    column = sa.text(sql).bindparams(*(b for b in binds if f":{b.key}" in sql))
-    habits = None
-    if builder.needs_habits:
-        habits = (
-            sa.text(_HABITS)
-            .bindparams(*(b for b in binds if f":{b.key}" in _HABITS))
-            .columns(sa.column("tag_id", sa.BigInteger), sa.column("decayed", sa.Float))
-            .cte("habits")
+    def with_clause(self) -> str:
+        if not self.needs_habits:
+            return ""
+        habits = _HABITS.format(
+            viewer=self.viewer(),
+            now=self._param("now", self.viewing.now, "timestamptz"),
+            half_life=self._param("half_life", self.viewing.habit_half_life_days, "float8"),
         )
-    return column, habits
+        return f"WITH {habits} "
 
 
 @dataclass(frozen=True, slots=True)
 class JsonRow:
     content_id: int
-    key: ContentKey
-    node: str  # the JSON object, as text
+    key: tuple[Any, int]  # the keyset position, datetimes as ISO strings (as cursors hold them)
+    node: dict[str, Any]
 
 
 async def list_content_json(
-    conn: AsyncConnection,
+    db: Database,
     shape: Shape,
     viewing: Viewing,
     *,
@@ -225,42 +228,53 @@ async def list_content_json(
     after: ContentKey | None,
     limit: int,
 ) -> list[JsonRow]:
-    """db/queries/contents.py `list_contents`, each row with its JSON object."""
-    node, habits = _node_column(shape, viewing)
-    statement = list_statement(
-        (col(Content.id), col(Content.listed_at), col(Content.reaction_count), node),
+    """db/queries/contents.py `list_contents`, each row with its JSON object: one
+    statement, answering one JSON text (decoding rows costs the driver more)."""
+    params = SqlParams()
+    builder = _Builder(viewing, params)
+    node = builder.object(shape, "c")
+    page = list_sql(
+        f"c.id, c.listed_at, c.reaction_count, {node} AS node",
         access=access,
         query=query,
         order=order,
         after=after,
         limit=limit,
+        params=params,
     )
-    if habits is not None:
-        statement = statement.add_cte(habits)
     popular = order is ContentOrder.POPULAR
-    return [
-        JsonRow(row[0], (row[2], row[0]) if popular else (row[1], row[0]), row[3])
-        for row in (await conn.execute(statement)).all()
-    ]
+    sort = "p.reaction_count" if popular else "p.listed_at"
+    direction = "ASC" if order is ContentOrder.OLDEST else "DESC"
+    key = sort if popular else _iso(sort)
+    select = (
+        f"SELECT coalesce(json_agg(json_build_array(p.id, {key}, p.node)"
+        f" ORDER BY {sort} {direction}, p.id {direction}), '[]')::text FROM ({page}) p"
+    )
+    rows = await db.fetch(builder.with_clause() + select, *params.values)
+    return [JsonRow(pk, (position, pk), found) for pk, position, found in orjson.loads(rows[0][0])]
 
 
 async def content_json_by_id(
-    conn: AsyncConnection,
+    db: Database,
     shape: Shape,
     viewing: Viewing,
     ids: Sequence[int],
     *,
     access: ContentAccess,
     published_only: bool,
-) -> list[str | None]:
+) -> list[dict[str, Any] | None]:
     """The JSON object of each id the viewer may see, in the order of `ids`; None where
     there is no such content, it is hidden, or (published_only) not published."""
-    node, habits = _node_column(shape, viewing)
-    conditions = [col(Content.id).in_(list(ids)), access_clause(access)]
+    params = SqlParams()
+    builder = _Builder(viewing, params)
+    node = builder.object(shape, "c")
+    conditions = [f"c.id = ANY({params(list(ids), 'bigint[]')})", access_sql(access, "c", params)]
     if published_only:
-        conditions.append(col(Content.status) == "PUBLISHED")
-    statement = sa.select(col(Content.id), node).where(*conditions)
-    if habits is not None:
-        statement = statement.add_cte(habits)
-    found = {row[0]: row[1] for row in (await conn.execute(statement)).all()}
-    return [found.get(i) for i in ids]
+        conditions.append("c.status = 'PUBLISHED'")
+    select = (
+        f"SELECT coalesce(json_object_agg(c.id, {node}), '{{}}')::text FROM contents c"
+        f" WHERE {' AND '.join(conditions)}"
+    )
+    rows = await db.fetch(builder.with_clause() + select, *params.values)
+    found = orjson.loads(rows[0][0])
+    return [found.get(str(i)) for i in ids]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.queries.access import ContentAccess, access_clause
+from db.queries.access import ContentAccess, SqlParams, access_clause, access_sql
 from db.tables import Content, ContentTag, Tag, User
 
 
@@ -91,6 +91,47 @@ def list_statement(
         (sort.asc(), col(Content.id).asc()) if ascending else (sort.desc(), col(Content.id).desc())
     )
     return sa.select(*columns).where(*conditions).order_by(*ordering).limit(limit)
+
+
+def list_sql(
+    columns: str,
+    *,
+    access: ContentAccess,
+    query: ContentQuery,
+    order: ContentOrder,
+    after: ContentKey | None,
+    limit: int,
+    params: SqlParams,
+    sources: str = "contents c",
+) -> str:
+    """`list_statement` as SQL text over `contents c`, for the compiled read path."""
+    conditions = [access_sql(access, "c", params)]
+    if query.author_id is not None:
+        conditions.append(f"c.author_id = {params(query.author_id, 'bigint')}")
+    if query.author_handle is not None:
+        handle = params(query.author_handle, "text")
+        conditions.append(f"c.author_id = (SELECT id FROM users WHERE handle = {handle})")
+    if query.tag_names is not None:
+        names = params(list(query.tag_names), "text[]")
+        conditions.append(
+            "c.id IN (SELECT ct.content_id FROM content_tags ct JOIN tags t ON t.id = ct.tag_id"
+            f" WHERE t.name = ANY({names}))"
+        )
+    if query.status is not None:
+        conditions.append(f"c.status = {params(query.status, 'text')}")
+    if query.language is not None:
+        conditions.append(f"c.language = {params(query.language, 'text')}")
+    popular = order is ContentOrder.POPULAR
+    sort = "c.reaction_count" if popular else "c.listed_at"
+    direction = "ASC" if order is ContentOrder.OLDEST else "DESC"
+    if after is not None:
+        bound = params(after[0], "int" if popular else "timestamptz")
+        compare = ">" if order is ContentOrder.OLDEST else "<"
+        conditions.append(f"({sort}, c.id) {compare} ({bound}, {params(after[1], 'bigint')})")
+    return (
+        f"SELECT {columns} FROM {sources} WHERE {' AND '.join(conditions)}"
+        f" ORDER BY {sort} {direction}, c.id {direction} LIMIT {params(limit, 'int')}"
+    )
 
 
 async def list_contents(
