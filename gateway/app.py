@@ -4,6 +4,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -64,9 +65,10 @@ def create_app(
     # it puts in place are then classified like any other. It is made per operation,
     # after the guard below exists.
     guard: OperationGuard
-    schema = build_schema(
-        extensions=[ClassifyErrors, lambda: GuardOperations(guard), CompiledReads]
-    )
+    extensions: list[Any] = [ClassifyErrors, lambda: GuardOperations(guard)]
+    if settings.compiled_reads:
+        extensions.append(CompiledReads)
+    schema = build_schema(extensions=extensions)
     guard = OperationGuard(
         schema._schema,
         settings.limits(),

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     rate_limit_refill: float = Field(
         default=5_000, gt=0, validation_alias="GATEWAY_RATE_LIMIT_REFILL"
     )
+    # The compiled read path (schema/compiled_reads.py); off, every operation runs
+    # through the resolvers.
+    compiled_reads: bool = Field(default=True, validation_alias="GATEWAY_COMPILED_READS")
 
     # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
     rank_followed_author: float = Field(

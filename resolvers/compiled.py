@@ -40,8 +40,10 @@ async def contents_page(
     order: ContentOrder,
     first: int,
     after: str | None,
+    cursors: bool = True,
 ) -> Page[dict[str, Any]]:
-    """resolvers/content.py `list_contents`, each item as its JSON text."""
+    """resolvers/content.py `list_contents`, each item as its JSON object. Without
+    `cursors` (none selected) edges get "" instead of a signed cursor each."""
     request = check_list_request(ctx, query=query, order=order, first=first, after=after)
     rows = []
     if request.limit:
@@ -57,7 +59,8 @@ async def contents_page(
         )
     return Page(
         edges=[
-            (ctx.cursors.encode(request.kind, row.key), row.node) for row in rows[: request.limit]
+            (ctx.cursors.encode(request.kind, row.key) if cursors else "", row.node)
+            for row in rows[: request.limit]
         ],
         has_next=len(rows) > request.limit,
         has_previous=after is not None,

@@ -97,6 +97,12 @@ class ConnectionPlan:
     edges: EdgePlan | None
     page_info: tuple[tuple[str, str], ...]
 
+    @property
+    def selects_cursors(self) -> bool:
+        """Signing a cursor per edge is wasted when nobody reads them."""
+        edge_cursor = self.edges is not None and any(f == "cursor" for _, f in self.edges.fields)
+        return edge_cursor or any(f in {"startCursor", "endCursor"} for _, f in self.page_info)
+
 
 @dataclass(frozen=True, slots=True)
 class OperationPlan:

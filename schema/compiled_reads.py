@@ -118,7 +118,7 @@ async def _connection(plan: ConnectionPlan, ctx: Context, kwargs: dict[str, Any]
         request = contents_request(
             kwargs.get("filter"), kwargs.get("order_by"), kwargs.get("first"), kwargs.get("after")
         )
-        page = await compiled.contents_page(ctx, shape, **request)
+        page = await compiled.contents_page(ctx, shape, **request, cursors=plan.selects_cursors)
     else:
         page = await compiled.feed_page(
             ctx,

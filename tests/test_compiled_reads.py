@@ -271,3 +271,24 @@ async def test_an_unexpected_failure_is_logged_and_the_resolvers_answer(
         )
     assert data == {"contents": {"edges": [{"node": {"title": "still here"}}]}}
     assert "a bug in the compiled path" in caplog.text
+
+
+async def test_the_setting_turns_the_compiled_path_off_over_http(db, tmp_path) -> None:
+    from tests.gateway_client import gateway
+
+    author = await make_user(db, handle="ada")
+    for i in range(3):
+        await make_content(db, author, title=f"post {i}", tags=("python",))
+    query = {
+        "query": "{ contents(first: 3) { edges { node { title author { handle } tags { name } } } } }"
+    }
+    answers, sent = [], []
+    for enabled in (True, False):
+        async with gateway(db, tmp_path, compiled_reads=enabled) as client:
+            with StatementCounter(db.engine) as counter:
+                response = await client.post("/graphql", json=query)
+            answers.append(response.json())
+            sent.append(counter.count)
+    assert answers[0] == answers[1] and len(answers[0]["data"]["contents"]["edges"]) == 3
+    # Off, the resolvers read contents, authors and tags in three statements.
+    assert sent == [1, 3]
