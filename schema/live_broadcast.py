@@ -222,8 +222,6 @@ class Broadcaster:
         self.members: dict[Member, None] = {}  # in joining order
         self.by_viewer: dict[int, set[Member]] = {}
         self.task: asyncio.Task[None] | None = None
-        # Executions of the last event, for tests: (document, audience) pairs.
-        self.executions = 0
 
     def join(self, member: Member) -> None:
         member.broadcaster = self
@@ -305,7 +303,6 @@ class Broadcaster:
                 group = groups[key] = []
                 rows[key] = row
             group.append(member)
-        self.executions = len(groups)
         payloads = await asyncio.gather(
             *(self._payload(shared, group[0], rows[key]) for key, group in groups.items())
         )
