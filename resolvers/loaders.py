@@ -17,6 +17,8 @@ from resolvers.viewer import Viewer
 
 K = TypeVar("K")
 V = TypeVar("V")
+# A page of one author's content: (author id, rows to read, keyset position or None).
+AuthorPage = tuple[int, int, contents.ContentKey | None]
 
 
 def _loader(
@@ -52,6 +54,7 @@ class Loaders:
     viewer_reacted_by_content_id: DataLoader[int, bool]
     viewer_weight_by_tag_id: DataLoader[int, float | None]
     viewer_habit_by_tag_id: DataLoader[int, float]
+    contents_by_author_page: DataLoader[AuthorPage, list[Content]]
 
     def clear_all(self) -> None:
         """After a write: later fields of the same operation must not see cached values
@@ -72,6 +75,21 @@ def create_loaders(db: Database, viewer: Viewer, *, habit_half_life_days: float 
 
     async def visible_tags(s: AsyncSession, ids: Sequence[int]) -> list[Tag | None]:
         return await tags.tags_by_id(s, ids, access=access)
+
+    async def author_pages(s: AsyncSession, keys: Sequence[AuthorPage]) -> list[list[Content]]:
+        # Pages asked with the same size and position (the usual: each author's first
+        # page) are read in one statement.
+        groups: dict[tuple[int, contents.ContentKey | None], list[int]] = {}
+        for author_id, limit, after in keys:
+            groups.setdefault((limit, after), []).append(author_id)
+        found: dict[AuthorPage, list[Content]] = {}
+        for (limit, after), author_ids in groups.items():
+            pages = await contents.pages_by_author(
+                s, author_ids, access=access, after=after, limit=limit
+            )
+            for author_id, rows in pages.items():
+                found[(author_id, limit, after)] = rows
+        return [found[key] for key in keys]
 
     async def tag_counts(s: AsyncSession, ids: Sequence[int]) -> list[int]:
         return await contents.published_counts_by_tag_id(s, ids, access=access)
@@ -115,4 +133,5 @@ def create_loaders(db: Database, viewer: Viewer, *, habit_half_life_days: float 
         viewer_reacted_by_content_id=viewer_reacted,
         viewer_weight_by_tag_id=viewer_weight,
         viewer_habit_by_tag_id=viewer_habit,
+        contents_by_author_page=_loader(db, author_pages),
     )

@@ -1,10 +1,11 @@
 """Reading users: lookups, their content, and the fields only some viewers may see."""
 
 from db.queries import preferences as preference_queries
+from db.queries.contents import content_key
 from db.queries.preferences import PreferencesView
 from db.tables import Content, User
 from resolvers import policy, validation
-from resolvers.content import ContentOrder, ContentQuery, list_contents
+from resolvers.content import ContentOrder, ContentQuery, check_list_request, counter
 from resolvers.context import Context
 from resolvers.ids import decode_id_of
 from resolvers.paging import Page
@@ -32,10 +33,32 @@ def email_of(viewer: Viewer, user: User) -> str | None:
 
 
 async def contents_of(ctx: Context, user: User, *, first: int, after: str | None) -> Page[Content]:
-    """What the viewer may see of the user's content, newest first."""
-    query = ContentQuery(author_id=user.id)
-    return await list_contents(
-        ctx, query=query, order=ContentOrder.NEWEST, first=first, after=after
+    """What the viewer may see of the user's content, newest first. Batched: the pages
+    of every user in a list are read together."""
+    assert user.id is not None
+    request = check_list_request(
+        ctx,
+        query=ContentQuery(author_id=user.id),
+        order=ContentOrder.NEWEST,
+        first=first,
+        after=after,
+    )
+    rows: list[Content] = []
+    if request.limit:
+        rows = await ctx.loaders.contents_by_author_page.load(
+            (user.id, request.limit + 1, request.position)
+        )
+    page = rows[: request.limit]
+    for row in page:
+        ctx.loaders.content_by_id.prime(row.id, row)  # type: ignore[arg-type]
+    return Page(
+        edges=[
+            (ctx.cursors.encode(request.kind, content_key(row, ContentOrder.NEWEST)), row)
+            for row in page
+        ],
+        has_next=len(rows) > request.limit,
+        has_previous=after is not None,
+        total_count=counter(ctx, request),
     )
 
 

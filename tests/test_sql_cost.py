@@ -42,11 +42,13 @@ async def test_statement_count_does_not_grow_with_page_size(db, gql, engine) -> 
     # The compiled path builds the whole page in one statement; resolvers need three.
     assert small.count == large.count == (1 if gql.compiled else 3), large.statements
 
-    # User.contents per author is one list query per author (the compiled path does not
-    # build nested lists). Without it, the rest of the tree must stay flat.
-    shallow = DEEP.replace("contents(first: 2) { edges { node { title } } }", "")
+    # Every relation batches, the nested page of each author's contents included.
     with StatementCounter(engine) as ten:
-        await gql.data(shallow, {"first": 10})
+        ten_data = await gql.data(DEEP, {"first": 10})
     with StatementCounter(engine) as hundred:
-        await gql.data(shallow, {"first": 100})
+        await gql.data(DEEP, {"first": 100})
     assert ten.count == hundred.count, hundred.statements
+    # ...and each author's nested page is that author's newest two.
+    for edge in ten_data["contents"]["edges"]:
+        nested = edge["node"]["author"]["contents"]["edges"]
+        assert len(nested) == 2

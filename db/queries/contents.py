@@ -7,7 +7,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -148,6 +149,47 @@ async def list_contents(
         (Content,), access=access, query=query, order=order, after=after, limit=limit
     ).options(defer(Content.search_vector))  # type: ignore[arg-type]
     return list((await session.exec(statement)).scalars().all())
+
+
+async def pages_by_author(
+    session: AsyncSession,
+    author_ids: Sequence[int],
+    *,
+    access: ContentAccess,
+    after: ContentKey | None,
+    limit: int,
+) -> dict[int, list[Content]]:
+    """`list_contents` of each author (newest first) in one statement: a LATERAL page per
+    author, each walking that author's index."""
+    authors = sa.select(
+        sa.func.unnest(
+            sa.bindparam("author_ids", list(author_ids), type_=ARRAY(sa.BigInteger))
+        ).label("author_id")
+    ).subquery("authors")
+    page = (
+        list_statement(
+            (Content,),
+            access=access,
+            query=ContentQuery(),
+            order=ContentOrder.NEWEST,
+            after=after,
+            limit=limit,
+        )
+        .where(col(Content.author_id) == authors.c.author_id)
+        .lateral("page")
+    )
+    content = aliased(Content, page)
+    statement = (
+        select(content)
+        .select_from(authors)
+        .join(page, sa.true())
+        .options(defer(content.search_vector))  # type: ignore[arg-type]
+        .order_by(page.c.author_id, page.c.listed_at.desc(), page.c.id.desc())
+    )
+    found: dict[int, list[Content]] = {i: [] for i in author_ids}
+    for row in (await session.exec(statement)).all():
+        found[row.author_id].append(row)
+    return found
 
 
 async def count_contents(
