@@ -40,7 +40,14 @@ def _sqlstate(error: sqlalchemy.exc.DBAPIError) -> str | None:
 # asyncpg's errors for a connection that is gone or cannot be made, by name: raised
 # directly by statements sent on the driver connection (Database.fetch), or as the cause
 # of SQLAlchemy's DBAPIError otherwise.
-_LOST_CONNECTION = {"ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"}
+_LOST_CONNECTION = {
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "InterfaceError",
+    # The server ended the session while the connection was idle (e.g. terminated by
+    # an administrator), and the next statement finds the protocol in disarray.
+    "InternalClientError",
+}
 
 
 def _driver_sqlstate(error: BaseException) -> str | None:

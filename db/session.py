@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.errors import DatabaseUnavailable, translate_errors
+from db.read_pool import ReadPool
 
 # asyncpg's own limit on waiting for a reply; with a statement timeout it stays longer,
 # so the server's cancellation (a clear error) arrives before the client gives up.
@@ -33,29 +34,6 @@ def create_engine(
         # which is what lets the gateway recover without a restart.
         pool_pre_ping=True,
         pool_timeout=connect_timeout,
-        connect_args=_connect_args(connect_timeout, statement_timeout),
-    )
-
-
-def create_read_engine(
-    url: str,
-    *,
-    pool_size: int = 10,
-    connect_timeout: float = 5.0,
-    statement_timeout: float | None = None,
-) -> AsyncEngine:
-    """For single read statements (Database.reading): autocommit, so no BEGIN and
-    ROLLBACK around each; no ping on checkout; no overflow connections opened and
-    closed under load. A statement on a connection that died fails once with
-    DatabaseUnavailable and the pool replaces it (the caller falls back to sessions,
-    which ping)."""
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_pre_ping=False,
-        pool_timeout=connect_timeout,
-        isolation_level="AUTOCOMMIT",
         connect_args=_connect_args(connect_timeout, statement_timeout),
     )
 
@@ -84,9 +62,9 @@ class Database:
     statements at once, so every loader batch opens its own session.
     """
 
-    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, reads: ReadPool | None = None) -> None:
         self.engine = engine
-        self.read_engine = read_engine
+        self.reads = reads
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -95,13 +73,17 @@ class Database:
             yield session
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        """The rows of one read statement written in SQL with $n parameters, sent as is on
-        the driver connection outside any transaction. A session costs a ping, BEGIN and
-        ROLLBACK around its statement and SQLAlchemy's work per execution, which the
-        compiled read path (one statement per request) cannot afford."""
-        async with (self.read_engine or self.engine).connect() as conn:
+        """The rows of one read statement written in SQL with $n parameters, sent as is
+        outside any transaction (on the read pool when there is one). A session costs a
+        ping, BEGIN and ROLLBACK around its statement and SQLAlchemy's work per
+        execution, which the compiled read path (one statement per request) cannot
+        afford."""
+        _count(self.engine, sql)
+        if self.reads is not None:
+            async with translate_errors():
+                return await self.reads.fetch(sql, *args)
+        async with self.engine.connect() as conn:
             driver = await _driver(conn)
-            _count(self.engine, sql)
             try:
                 async with translate_errors():
                     return list(await driver.fetch(sql, *args))
@@ -112,8 +94,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self.read_engine is not None:
-            await self.read_engine.dispose()
+        if self.reads is not None:
+            await self.reads.close()
 
 
 class BoundDatabase(Database):

@@ -12,7 +12,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from db.notify import EventBus
-from db.session import Database, create_engine, create_read_engine
+from db.read_pool import ReadPool
+from db.session import Database, create_engine
 from gateway.auth import Passwords, Tokens
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
@@ -28,7 +29,7 @@ from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
-from schema.compiled_reads import CompiledReads
+from schema.compiled_reads import CompiledReads, reader_for
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ def create_app(
             create_engine(
                 url, pool_size=size, connect_timeout=timeout, statement_timeout=statement_timeout
             ),
-            read_engine=create_read_engine(
-                url, pool_size=size, connect_timeout=timeout, statement_timeout=statement_timeout
+            reads=ReadPool(
+                url, size=size, connect_timeout=timeout, statement_timeout=statement_timeout
             ),
         )
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
@@ -92,6 +93,7 @@ def create_app(
             capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
         ),
         persisted=PersistedQueries(settings.persisted_queries_size),
+        compiled=reader_for(schema) if settings.compiled_reads else None,
     )
 
     @contextlib.asynccontextmanager

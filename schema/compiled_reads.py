@@ -12,6 +12,7 @@ errors are reported, classified and masked in one place.
 """
 
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,10 +40,81 @@ from schema.root import contents_request
 log = logging.getLogger("gateway.compiled")
 
 
-class CompiledReads(SchemaExtension):
-    """Answers planned operations before strawberry executes them."""
+class CompiledReader:
+    """Answers planned operations of one schema, or says it cannot (None)."""
 
-    plans = Plans()
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.plans = Plans()
+
+    async def answer(
+        self,
+        query: str,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any] | None,
+        ctx: Context,
+    ) -> dict[str, Any] | None:
+        plan = self.plans.get(query, operation, fragments)
+        if plan is None:
+            return None
+        try:
+            return await self._answer(plan, operation, variables, ctx)
+        except (GatewayError, GraphQLError, DatabaseUnavailable, StatementTimeout):
+            return None
+        except Exception:
+            log.exception("the compiled read path failed; the resolvers answer instead")
+            return None
+
+    async def _answer(
+        self,
+        plan: OperationPlan,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+        ctx: Context,
+    ) -> dict[str, Any] | None:
+        schema = self.schema
+        graphql_schema: GraphQLSchema = schema._schema
+        coerced = get_variable_values(
+            graphql_schema, operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):
+            return None  # bad variables: the resolver path reports them
+        query_type = graphql_schema.query_type
+        assert query_type is not None
+        data: dict[str, Any] = {}
+        for key, root in plan.roots:
+            if root is None:
+                data[key] = "Query"
+                continue
+            raw = get_argument_values(query_type.fields[root.field], root.node, coerced)
+            field = schema.get_field_for_type(field_name=root.field, type_name="Query")
+            assert field is not None
+            kwargs = convert_arguments(
+                raw,
+                field.arguments,
+                scalar_registry=schema.schema_converter.scalar_registry,
+                config=schema.config,
+            )
+            data[key] = await _connection(root, ctx, kwargs)
+        return data
+
+
+_readers: "weakref.WeakKeyDictionary[Any, CompiledReader]" = weakref.WeakKeyDictionary()
+
+
+def reader_for(schema: Any) -> CompiledReader:
+    """The schema's reader (one per schema, so its plans are remembered across requests)."""
+    reader = _readers.get(schema)
+    if reader is None:
+        reader = _readers[schema] = CompiledReader(schema)
+    return reader
+
+
+class CompiledReads(SchemaExtension):
+    """Answers planned operations before strawberry executes them: for every transport
+    and for operations that reach the schema directly. (The HTTP view asks the reader
+    before strawberry starts, see gateway/graphql_view.py.)"""
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
@@ -53,51 +125,12 @@ class CompiledReads(SchemaExtension):
                 for d in (context.graphql_document.definitions if context.graphql_document else [])
                 if isinstance(d, FragmentDefinitionNode)
             }
-            plan = self.plans.get(context.query, operation, fragments)
-            if plan is not None:
-                data = await self._answer(plan, operation, context.variables, context.context)
-                if data is not None:
-                    context.result = ExecutionResult(data=data, errors=None)
+            data = await reader_for(context.schema).answer(
+                context.query, operation, fragments, context.variables, context.context
+            )
+            if data is not None:
+                context.result = ExecutionResult(data=data, errors=None)
         yield
-
-    async def _answer(
-        self,
-        plan: OperationPlan,
-        operation: OperationDefinitionNode,
-        variables: dict[str, Any] | None,
-        ctx: Context,
-    ) -> dict[str, Any] | None:
-        schema = self.execution_context.schema
-        graphql_schema: GraphQLSchema = schema._schema
-        coerced = get_variable_values(
-            graphql_schema, operation.variable_definitions or (), variables or {}
-        )
-        if isinstance(coerced, list):
-            return None  # bad variables: the resolver path reports them
-        data: dict[str, Any] = {}
-        try:
-            for key, root in plan.roots:
-                if root is None:
-                    data[key] = "Query"
-                    continue
-                query_type = graphql_schema.query_type
-                assert query_type is not None
-                raw = get_argument_values(query_type.fields[root.field], root.node, coerced)
-                field = schema.get_field_for_type(field_name=root.field, type_name="Query")
-                assert field is not None
-                kwargs = convert_arguments(
-                    raw,
-                    field.arguments,
-                    scalar_registry=schema.schema_converter.scalar_registry,
-                    config=schema.config,
-                )
-                data[key] = await _connection(root, ctx, kwargs)
-        except (GatewayError, GraphQLError, DatabaseUnavailable, StatementTimeout):
-            return None
-        except Exception:
-            log.exception("the compiled read path failed; the resolvers answer instead")
-            return None
-        return data
 
 
 def _operation(document: Any, name: str | None) -> OperationDefinitionNode | None:

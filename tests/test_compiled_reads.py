@@ -292,3 +292,26 @@ async def test_the_setting_turns_the_compiled_path_off_over_http(db, tmp_path) -
     assert answers[0] == answers[1] and len(answers[0]["data"]["contents"]["edges"]) == 3
     # Off, the resolvers read contents, authors and tags in three statements.
     assert sent == [1, 3]
+
+
+async def test_the_read_pool_recovers_from_a_killed_connection(fresh_database_url) -> None:
+    import asyncpg
+
+    from db.embedded import asyncpg_dsn
+    from db.errors import DatabaseUnavailable
+    from db.read_pool import ReadPool
+    from db.session import Database, create_engine
+
+    database = Database(create_engine(fresh_database_url), reads=ReadPool(fresh_database_url))
+    admin = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+    try:
+        (row,) = await database.fetch("SELECT pg_backend_pid()")
+        await admin.execute("SELECT pg_terminate_backend($1)", row[0])
+        with pytest.raises(DatabaseUnavailable):
+            await database.fetch("SELECT 1")
+        # The dead connection left the pool; the next read opens a new one.
+        (again,) = await database.fetch("SELECT pg_backend_pid()")
+        assert again[0] != row[0]
+    finally:
+        await admin.close()
+        await database.dispose()

@@ -1,0 +1,79 @@
+"""A pool of plain asyncpg connections for single read statements.
+
+The compiled read path sends one statement per request. Through SQLAlchemy's pool each
+checkout pays a greenlet switch in and out, and asyncpg's own pool would reset every
+connection on release with a round trip (`SELECT pg_advisory_unlock_all(); CLOSE ALL;
+UNLISTEN *; RESET ALL`). Connections here never hold session state (no transactions,
+LISTEN, cursors or SET are ever left on them), so release does no reset at all.
+"""
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+from db.embedded import asyncpg_dsn
+
+COMMAND_TIMEOUT = 30.0
+
+
+async def _keep(connection: asyncpg.Connection) -> None:
+    """Reset on release: nothing to reset (asyncpg still rolls back an open transaction)."""
+
+
+class ReadPool:
+    def __init__(
+        self,
+        url: str,
+        *,
+        size: int = 10,
+        connect_timeout: float = 5.0,
+        statement_timeout: float | None = None,
+    ) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.size = size
+        self.connect_timeout = connect_timeout
+        self.server_settings = (
+            {"statement_timeout": str(round(statement_timeout * 1000))} if statement_timeout else {}
+        )
+        # The driver's own wait outlasts the server's statement timeout, so the server's
+        # cancellation (a clear error) arrives first (as db/session.py does).
+        self.command_timeout = max(COMMAND_TIMEOUT, (statement_timeout or 0) + 5)
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def _opened(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    # min_size 0: opening the pool connects nothing, so a database that is
+                    # away at startup does not stop the gateway from starting.
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn,
+                        min_size=0,
+                        max_size=self.size,
+                        timeout=self.connect_timeout,
+                        command_timeout=self.command_timeout,
+                        server_settings=self.server_settings,
+                        reset=_keep,
+                    )
+        return self._pool
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        pool = await self._opened()
+        async with pool.acquire(timeout=self.connect_timeout) as connection:
+            try:
+                return list(await connection.fetch(sql, *args))
+            except asyncpg.QueryCanceledError:
+                raise  # the statement timed out; the connection is fine
+            except BaseException:
+                # Released without a reset, a connection the server dropped (or one left
+                # mid-protocol by a cancellation) would be handed out again: close it and
+                # let the pool open a new one.
+                connection.terminate()
+                raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
