@@ -16,6 +16,24 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketState
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+# strawberry runs each WebSocket operation as a task of one of these coroutines.
+_OPERATION_COROUTINES = ("run_operation", "handle_async_results")
+# How long the operations ended by a drain get to send their last messages.
+OPERATIONS_GRACE_SECONDS = 3.0
+
+
+async def _operations_finished(grace: float) -> None:
+    """Waits (at most `grace` seconds) for the WebSocket operation tasks to end: a fixed
+    pause was too short for 10,000 subscriptions' complete messages."""
+    current = asyncio.current_task()
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current
+        and getattr(task.get_coro(), "__qualname__", "").endswith(_OPERATION_COROUTINES)
+    ]
+    if pending:
+        await asyncio.wait(pending, timeout=grace)
 
 
 class LiveSockets:
@@ -33,7 +51,8 @@ class LiveSockets:
         self.drained = True
         await self._on_drain()
         # Let the completed operations' last messages leave before the close frames.
-        await asyncio.sleep(0.1)
+        await _operations_finished(OPERATIONS_GRACE_SECONDS)
+        await asyncio.sleep(0)
         for websocket in list(self.sockets.values()):
             if websocket.application_state is WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
