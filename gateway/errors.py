@@ -50,38 +50,38 @@ def statement_timed_out() -> QueryTooComplex:
     )
 
 
+def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """The error as clients see it: a contract code, and for anything unexpected a
+    generic message with the request id (the detail goes to the log)."""
+    original = error.original_error
+    if isinstance(original, GatewayError) or isinstance(error, GatewayError):
+        return error
+    if isinstance(original, DatabaseUnavailable):
+        log.warning("database unavailable (request %s): %s", request_id, original)
+        unavailable = ServiceUnavailable()
+        return _relocate(error, unavailable.message, unavailable.extensions or {})
+    if isinstance(original, StatementTimeout):
+        log.warning("statement timeout (request %s): %s", request_id, original)
+        timed_out = statement_timed_out()
+        return _relocate(error, timed_out.message, timed_out.extensions or {})
+    if original is None or isinstance(original, GraphQLError):
+        # Raised by parsing, validation or coercing variables (graphql-core wraps its
+        # own GraphQLError): the document or its variables are wrong.
+        extensions = {**(error.extensions or {}), "code": BadUserInput.code}
+        return _relocate(error, error.message, extensions)
+    log.error("unexpected error (request %s)", request_id, exc_info=original)
+    return _relocate(
+        error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    )
+
+
 class ClassifyErrors(MaskErrors):
-    """Gives every error a contract code; masks and logs the unexpected ones."""
-
-    def _request_id(self) -> str | None:
-        context: Any = self.execution_context.context
-        return getattr(context, "request_id", None)
-
-    def _classify(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, GatewayError) or isinstance(error, GatewayError):
-            return error
-        if isinstance(original, DatabaseUnavailable):
-            log.warning("database unavailable (request %s): %s", self._request_id(), original)
-            unavailable = ServiceUnavailable()
-            return _relocate(error, unavailable.message, unavailable.extensions or {})
-        if isinstance(original, StatementTimeout):
-            log.warning("statement timeout (request %s): %s", self._request_id(), original)
-            timed_out = statement_timed_out()
-            return _relocate(error, timed_out.message, timed_out.extensions or {})
-        if original is None or isinstance(original, GraphQLError):
-            # Raised by parsing, validation or coercing variables (graphql-core wraps its
-            # own GraphQLError): the document or its variables are wrong.
-            extensions = {**(error.extensions or {}), "code": BadUserInput.code}
-            return _relocate(error, error.message, extensions)
-        request_id = self._request_id()
-        log.error("unexpected error (request %s)", request_id, exc_info=original)
-        return _relocate(
-            error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
-        )
+    """Gives every error of an operation a contract code (`classify`)."""
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._classify(error) for error in errors]
+        context: Any = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
+        return [classify(error, request_id) for error in errors]
 
 
 def _relocate(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

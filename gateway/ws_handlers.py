@@ -3,7 +3,6 @@ operation: a socket outlives tokens, and a token revoked (logout) or expired sin
 connection_init must not keep working on it."""
 
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,7 +16,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from db.errors import DatabaseUnavailable
-from gateway.errors import ClassifyErrors
+from gateway.errors import classify
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
 from schema.live_broadcast import Outlet, outlet
@@ -48,9 +47,7 @@ async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
 def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQLError]:
     """What ClassifyErrors does to a result's errors, for results the broadcast path
     executes outside strawberry's per-operation extensions (schema/live_broadcast.py)."""
-    extension = ClassifyErrors()
-    extension.execution_context = SimpleNamespace(context=context)  # type: ignore[assignment]
-    return extension._process_errors(errors)
+    return [classify(error, context.request_id) for error in errors]
 
 
 def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
