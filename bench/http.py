@@ -23,7 +23,6 @@ import asyncio
 import difflib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,7 @@ from db.embedded import EmbeddedPostgres, asyncpg_dsn
 from db.seed import SeedPlan
 from db.session import create_engine
 from gateway.auth import Tokens
-from tests.live_server import GatewayProcess, free_port
+from tests.live_server import GatewayProcess, free_port, stop_process
 
 SECRET = "bench-secret-not-for-production-0123456789"
 COUNTED_REQUESTS = 5
@@ -174,13 +173,7 @@ class Floor(Server):
         raise RuntimeError(f"floor not ready:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 async def start_pair(url: str, workdir: Path, tag: str) -> tuple[Gateway, Floor]:

@@ -24,6 +24,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(process: "subprocess.Popen[bytes]") -> None:
+    """SIGINT (a graceful shutdown), then SIGKILL if it has not ended in 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class GatewayProcess:
     def __init__(self, database_url: str, secret: str, log_path: Path, **settings: str) -> None:
         self.port = free_port()
@@ -63,13 +74,7 @@ class GatewayProcess:
         raise RuntimeError(f"gateway not ready:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def graphql(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
