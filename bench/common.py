@@ -5,6 +5,7 @@ import hashlib
 import math
 import re
 import resource
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -86,6 +87,11 @@ async def vacuum_if_never_vacuumed(url: str) -> float | None:
         return time.perf_counter() - started
     finally:
         await conn.close()
+
+
+def progress(message: str) -> None:
+    """A line about where a long run is, on stderr (the results go to stdout)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def peak_rss_mib() -> float:

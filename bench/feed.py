@@ -19,7 +19,6 @@ reset afterwards), to try a setting without changing the code under test.
 import argparse
 import asyncio
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +43,7 @@ from bench.common import (
     database_settings,
     peak_rss_mib,
     prepare_database,
+    progress,
     source_digest,
     today_midnight_utc,
 )
@@ -300,10 +300,6 @@ class Client:
             codes = {(e.extensions or {}).get("code", e.message) for e in result.errors}
             raise RequestFailed(", ".join(sorted(str(c) for c in codes)))
         return Outcome(result.data, list(counter.statements))
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True, slots=True)

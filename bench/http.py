@@ -46,6 +46,7 @@ from bench.common import (
     Latency,
     database_name,
     prepare_database,
+    progress,
     today_midnight_utc,
 )
 from bench.feed import prepare_viewer
@@ -65,10 +66,6 @@ GATEWAY_SETTINGS = {
     "GATEWAY_RATE_LIMIT_CAPACITY": "1e12",
     "GATEWAY_RATE_LIMIT_REFILL": "1e12",
 }
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True, slots=True)
