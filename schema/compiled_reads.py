@@ -24,6 +24,7 @@ from graphql import (
     OperationDefinitionNode,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.arguments import convert_arguments
 
@@ -118,11 +119,12 @@ class CompiledReads(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
-        operation = _operation(context.graphql_document, context.operation_name)
-        if context.query and operation is not None and isinstance(context.context, Context):
+        document = context.graphql_document
+        operation = get_operation_ast(document, context.operation_name) if document else None
+        if context.query and operation and document and isinstance(context.context, Context):
             fragments = {
                 d.name.value: d
-                for d in (context.graphql_document.definitions if context.graphql_document else [])
+                for d in document.definitions
                 if isinstance(d, FragmentDefinitionNode)
             }
             data = await reader_for(context.schema).answer(
@@ -131,17 +133,6 @@ class CompiledReads(SchemaExtension):
             if data is not None:
                 context.result = ExecutionResult(data=data, errors=None)
         yield
-
-
-def _operation(document: Any, name: str | None) -> OperationDefinitionNode | None:
-    operations = [
-        d
-        for d in (document.definitions if document else [])
-        if isinstance(d, OperationDefinitionNode)
-    ]
-    if name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next((o for o in operations if o.name and o.name.value == name), None)
 
 
 async def _connection(plan: ConnectionPlan, ctx: Context, kwargs: dict[str, Any]) -> dict[str, Any]:
