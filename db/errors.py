@@ -27,7 +27,10 @@ class UniqueViolation(Exception):
 _UNREACHABLE = (OSError, TimeoutError, ConnectionError)
 # query_canceled: what statement_timeout raises (and pg_cancel_backend, rarely).
 _CANCELLED_SQLSTATE = "57014"
-_UNREACHABLE_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+# 53300: too many connections, the server cannot take this one now.
+_UNREACHABLE_SQLSTATES = {
+    "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006", "53300",
+}  # fmt: skip
 
 
 def _sqlstate(error: sqlalchemy.exc.DBAPIError) -> str | None:

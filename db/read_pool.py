@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from db.embedded import asyncpg_dsn
+from db.errors import DatabaseUnavailable, is_unavailable
 
 COMMAND_TIMEOUT = 30.0
 
@@ -41,8 +42,12 @@ class ReadPool:
         self.command_timeout = max(COMMAND_TIMEOUT, (statement_timeout or 0) + 5)
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self._closed = False
 
     async def _opened(self) -> asyncpg.Pool:
+        if self._closed:
+            # Shutting down: a late read must not open a pool nothing would close.
+            raise DatabaseUnavailable("the read pool is closed")
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
@@ -64,16 +69,15 @@ class ReadPool:
         async with pool.acquire(timeout=self.connect_timeout) as connection:
             try:
                 return list(await connection.fetch(sql, *args))
-            except asyncpg.QueryCanceledError:
-                raise  # the statement timed out; the connection is fine
-            except BaseException:
-                # Released without a reset, a connection the server dropped (or one left
-                # mid-protocol by a cancellation) would be handed out again: close it and
-                # let the pool open a new one.
-                connection.terminate()
+            except Exception as error:
+                if connection.is_closed() or is_unavailable(error):
+                    # Released without a reset, a connection the server dropped would be
+                    # handed out again: close it and let the pool open a new one.
+                    connection.terminate()
                 raise
 
     async def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

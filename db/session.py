@@ -87,8 +87,9 @@ class Database:
             try:
                 async with translate_errors():
                     return list(await driver.fetch(sql, *args))
-            except DatabaseUnavailable:
-                # Bypassed, the pool cannot tell this connection died: drop it.
+            except (DatabaseUnavailable, asyncio.CancelledError):
+                # Bypassed, the pool cannot tell this connection died or was left
+                # mid-cancel: drop it.
                 await conn.invalidate()
                 raise
 

@@ -222,6 +222,7 @@ class GraphQLView(GraphQL[Context, None]):
             if operation is not None:
                 # Answered before strawberry starts: its extensions and execution are
                 # most of what is left of a compiled read's cost.
+                context.compiled_read_tried = True
                 data = await self.compiled.answer(
                     resolved.query, operation, prepared.fragments, request_data.variables, context
                 )

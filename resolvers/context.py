@@ -32,6 +32,9 @@ class Context:
     # When the viewer's token stops being valid; live subscriptions end then.
     token_expires_at: datetime | None = None
     connection_params: dict[str, Any] | None = None
+    # Set once the HTTP view asked the compiled read path: the schema extension then does
+    # not ask again before the resolvers run (schema/compiled_reads.py).
+    compiled_read_tried: bool = False
     # Subscription events being executed for this connection (schema/live_sharing.py).
     deliveries: dict[int, Any] = field(default_factory=dict)
 

@@ -71,6 +71,8 @@ _EDGE_FIELDS = {
 _PAGE_INFO_FIELDS = {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"}
 _ROOTS = {"contents": ("ContentConnection", "ContentEdge"), "feed": ("FeedConnection", "FeedEdge")}
 MAX_REMEMBERED = 500
+# Characters of the documents whose plans are kept (~50 MB parsed, as the document cache).
+MAX_CHARS = 500_000
 
 
 class NotCompiled(Exception):
@@ -245,14 +247,25 @@ def plan_operation(
                 return None
     except NotCompiled:
         return None
-    return OperationPlan(tuple(roots)) if any(plan for _, plan in roots) else None
+    lists = [plan for _, plan in roots if plan is not None]
+    if any(plan.field == "feed" for plan in lists) and len(lists) > 1:
+        # A feed's first page stores its walk: if a later list failed, the resolvers
+        # would run the operation again and store another.
+        return None
+    return OperationPlan(tuple(roots)) if lists else None
 
 
 class Plans:
-    """Plans by document text and operation name, the least recently used forgotten."""
+    """Plans by document text and operation name, the least recently used forgotten.
 
-    def __init__(self, maxsize: int = MAX_REMEMBERED) -> None:
+    A plan holds nodes of its parsed document (for the arguments), which keep the whole
+    document alive: so, like the document cache (gateway/documents.py), the plans are
+    bounded by the characters of their documents as well as by their number."""
+
+    def __init__(self, maxsize: int = MAX_REMEMBERED, max_chars: int = MAX_CHARS) -> None:
         self.maxsize = maxsize
+        self.max_chars = max_chars
+        self._chars = 0
         self._plans: OrderedDict[tuple[str, str | None], OperationPlan | None] = OrderedDict()
 
     def get(
@@ -265,7 +278,11 @@ class Plans:
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
-        plan = self._plans[key] = plan_operation(operation, fragments)
-        if len(self._plans) > self.maxsize:
-            self._plans.popitem(last=False)
+        plan = plan_operation(operation, fragments)
+        if len(query) <= self.max_chars:
+            self._plans[key] = plan
+            self._chars += len(query)
+            while len(self._plans) > self.maxsize or self._chars > self.max_chars:
+                (evicted, _), _ = self._plans.popitem(last=False)
+                self._chars -= len(evicted)
         return plan

@@ -121,7 +121,14 @@ class CompiledReads(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         operation = get_operation_ast(document, context.operation_name) if document else None
-        if context.query and operation and document and isinstance(context.context, Context):
+        ctx = context.context
+        if (
+            context.query
+            and operation
+            and document
+            and isinstance(ctx, Context)
+            and not ctx.compiled_read_tried
+        ):
             fragments = {
                 d.name.value: d
                 for d in document.definitions

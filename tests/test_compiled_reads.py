@@ -233,6 +233,8 @@ def _plan(document: str):
         '{ search(query: "x") { edges { node { title } } } }',
         "mutation { logout }",
         "{ contents { edges { node { ... on Node { id } } } } }",
+        # A feed's first page stores a walk: not repeated if another list fails.
+        "{ feed { edges { node { id } } } contents { totalCount } }",
     ],
 )
 def test_what_the_compiled_path_leaves_to_the_resolvers(document: str) -> None:
@@ -315,3 +317,51 @@ async def test_the_read_pool_recovers_from_a_killed_connection(fresh_database_ur
     finally:
         await admin.close()
         await database.dispose()
+
+
+def test_remembered_plans_are_bounded_by_their_documents_characters() -> None:
+    from schema.compiled_plan import Plans
+
+    plans = Plans(maxsize=100, max_chars=1_000)
+    for i in range(50):
+        document = f"{{ contents(first: {i}) {{ totalCount }} }}" + " " * 100
+        parsed = parse(document)
+        operation = next(d for d in parsed.definitions if isinstance(d, OperationDefinitionNode))
+        assert plans.get(document, operation, {}) is not None
+    # A plan keeps its parsed document alive: at most ~1,000 characters of them.
+    assert 0 < len(plans._plans) <= 1_000 // 136
+    assert plans._chars <= 1_000
+
+
+async def test_http_asks_the_compiled_path_once_then_the_resolvers(
+    db, tmp_path, monkeypatch
+) -> None:
+    from db.errors import DatabaseUnavailable
+    from tests.gateway_client import gateway
+
+    author = await make_user(db)
+    await make_content(db, author, title="answered")
+    calls = []
+
+    async def away(*args, **kwargs):
+        calls.append(1)
+        raise DatabaseUnavailable("the read pool is away")
+
+    monkeypatch.setattr(compiled, "contents_page", away)
+    async with gateway(db, tmp_path) as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ contents { edges { node { title } } } }"}
+        )
+    assert response.json() == {"data": {"contents": {"edges": [{"node": {"title": "answered"}}]}}}
+    assert calls == [1], "the schema extension must not ask again after the view did"
+
+
+async def test_a_closed_read_pool_does_not_open_again(fresh_database_url) -> None:
+    from db.errors import DatabaseUnavailable
+    from db.read_pool import ReadPool
+
+    pool = ReadPool(fresh_database_url)
+    assert (await pool.fetch("SELECT 1"))[0][0] == 1
+    await pool.close()
+    with pytest.raises(DatabaseUnavailable):
+        await pool.fetch("SELECT 1")

@@ -166,6 +166,9 @@ class _Builder:
     def object(self, shape: Shape, row: str) -> str:
         pairs: list[str] = []
         for key, field, nested in shape.fields:
+            if not _KEY.fullmatch(key):
+                # Keys are written into the SQL: only GraphQL names may get there.
+                raise ValueError(f"not a GraphQL name: {key!r}")
             if nested is not None:
                 value = self.author(nested, row) if field == "author" else self.tags(nested, row)
             else:
