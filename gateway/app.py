@@ -8,13 +8,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from db.notify import EventBus
 from db.read_pool import ReadPool
 from db.session import Database, create_engine
 from gateway.auth import Passwords, Tokens
+from gateway.compression import CompressResponses
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.graphql_view import GraphQLView
@@ -33,8 +33,8 @@ from schema.compiled_reads import CompiledReads, reader_for
 
 log = logging.getLogger(__name__)
 
-# Smaller responses gain less from gzip than it costs to compress them.
-GZIP_MINIMUM_BYTES = 1_000
+# Smaller responses gain less from compression than it costs to compress them.
+COMPRESS_MINIMUM_BYTES = 1_000
 
 
 def create_app(
@@ -116,7 +116,7 @@ def create_app(
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES),
+            Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
             Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,

@@ -106,3 +106,25 @@ async def test_large_responses_are_gzipped_for_clients_that_accept_it(db, client
     assert "content-encoding" not in plain.headers
     small = await client.post("/graphql", json=OK, headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers, "small responses are not worth it"
+
+
+async def test_clients_that_accept_brotli_get_it_and_others_get_gzip(db, client) -> None:
+    author = await make_user(db)
+    for n in range(30):
+        await make_content(db, author, title=f"A title long enough to matter {n}")
+    query = {"query": "{ contents(first: 30) { edges { node { title } } } }"}
+    plain = await client.post("/graphql", json=query, headers={"Accept-Encoding": "identity"})
+    for accept, coding in [
+        ("br", "br"),
+        ("gzip, deflate, br", "br"),
+        ("br;q=0, gzip", "gzip"),
+        ("gzip", "gzip"),
+    ]:
+        response = await client.post("/graphql", json=query, headers={"Accept-Encoding": accept})
+        assert response.headers["content-encoding"] == coding, accept
+        assert "accept-encoding" in response.headers["vary"].lower()
+        # httpx decodes br and gzip: the same answer, in fewer bytes on the wire.
+        assert response.json() == plain.json(), accept
+        assert response.num_bytes_downloaded < plain.num_bytes_downloaded / 3, accept
+    small = await client.post("/graphql", json=OK, headers={"Accept-Encoding": "br"})
+    assert "content-encoding" not in small.headers, "small responses are not worth it"
