@@ -69,7 +69,7 @@ async def contents_page(
 
 
 def published_json(ctx: Context, shape: Shape) -> feeds.Load[dict[str, Any]]:
-    """feeds.published_rows, as JSON text."""
+    """feeds.published_rows, each item as its JSON object."""
     access = policy.content_filter(ctx.viewer)
 
     async def load(ids: Sequence[int]) -> list[dict[str, Any] | None]:

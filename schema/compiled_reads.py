@@ -34,9 +34,8 @@ from resolvers.context import Context
 from resolvers.errors import GatewayError
 from resolvers.feed import Ranked
 from resolvers.paging import Page
-from schema.arguments import given, page_size
 from schema.compiled_plan import ConnectionPlan, OperationPlan, Plans
-from schema.root import contents_request
+from schema.root import contents_request, feed_request
 
 log = logging.getLogger("gateway.compiled")
 
@@ -152,10 +151,7 @@ async def _connection(plan: ConnectionPlan, ctx: Context, kwargs: dict[str, Any]
         page = await compiled.contents_page(ctx, shape, **request, cursors=plan.selects_cursors)
     else:
         page = await compiled.feed_page(
-            ctx,
-            shape,
-            first=page_size(kwargs.get("first"), 20),
-            after=given(kwargs.get("after")),
+            ctx, shape, **feed_request(kwargs.get("first"), kwargs.get("after"))
         )
     out: dict[str, Any] = {}
     for key, field in plan.fields:

@@ -45,6 +45,11 @@ def contents_request(
     }
 
 
+def feed_request(first: int | None, after: str | None) -> dict[str, Any]:
+    """The arguments of `feed` as resolvers take them (both read paths use this)."""
+    return {"first": page_size(first, 20), "after": given(after)}
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -106,10 +111,7 @@ class Query:
         after: str | None = strawberry.UNSET,
     ) -> FeedConnection:
         page = await feed.feed(
-            info.context,
-            first=page_size(first, 20),
-            after=given(after),
-            load=feed.published_rows(info.context),
+            info.context, **feed_request(first, after), load=feed.published_rows(info.context)
         )
         return FeedConnection(page=page)
 
