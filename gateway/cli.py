@@ -5,6 +5,7 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -76,6 +77,10 @@ async def _seed(
             print(f"  {login.handle} / {login.password}", file=sys.stderr)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -103,6 +108,11 @@ def serve(args: argparse.Namespace) -> None:
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key or ""
     print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
+    # uvicorn raises the signal that stopped it again once it has shut down. SIGTERM's
+    # default action (what Docker and systemd send) would end the process on the spot,
+    # skipping atexit and with it pgserver's stop of the embedded server, which then
+    # outlives the gateway: leave through Python instead, as SIGINT does.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "gateway.app:create_app_from_env",
         factory=True,

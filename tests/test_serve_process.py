@@ -73,9 +73,9 @@ def _wait_ready(
     pytest.fail("gateway did not become ready in time")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], how: int = signal.SIGINT) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(how)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -83,7 +83,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def test_serve_from_an_empty_folder_serves_demo_data_and_shares_its_database(tmp_path) -> None:
+# SIGTERM is what Docker and systemd send; SIGINT is Ctrl-C.
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_from_an_empty_folder_serves_demo_data_and_shares_its_database(tmp_path, how) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = _gateway(tmp_path, "serve", "--port", str(port))
@@ -110,7 +112,7 @@ def test_serve_from_an_empty_folder_serves_demo_data_and_shares_its_database(tmp
         assert _postmaster_pid(tmp_path) == postgres and _alive(postgres)
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
     finally:
-        _stop(server)
+        _stop(server, how)
     assert "demo logins" in _output(tmp_path, "serve")
     # The last process using the folder stops its server.
     deadline = time.monotonic() + 30
