@@ -15,7 +15,20 @@ import asyncpg
 from db.embedded import asyncpg_dsn
 from db.errors import DatabaseUnavailable, is_unavailable
 
+# asyncpg's own limit on waiting for a reply; with a statement timeout it stays longer,
+# so the server's cancellation (a clear error) arrives before the client gives up.
 COMMAND_TIMEOUT = 30.0
+
+
+def connect_options(connect_timeout: float, statement_timeout: float | None) -> dict[str, Any]:
+    """asyncpg's connection arguments for both pools (here and db/session.py):
+    `statement_timeout` (seconds) makes Postgres cancel any one statement that runs
+    longer; None leaves the server's setting (migrations and seeding need that)."""
+    options: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
+    if statement_timeout:
+        options["server_settings"] = {"statement_timeout": f"{round(statement_timeout * 1000)}"}
+        options["command_timeout"] = max(COMMAND_TIMEOUT, statement_timeout + 5)
+    return options
 
 
 async def _keep(connection: asyncpg.Connection) -> None:
@@ -34,12 +47,7 @@ class ReadPool:
         self.dsn = asyncpg_dsn(url)
         self.size = size
         self.connect_timeout = connect_timeout
-        self.server_settings = (
-            {"statement_timeout": str(round(statement_timeout * 1000))} if statement_timeout else {}
-        )
-        # The driver's own wait outlasts the server's statement timeout, so the server's
-        # cancellation (a clear error) arrives first (as db/session.py does).
-        self.command_timeout = max(COMMAND_TIMEOUT, (statement_timeout or 0) + 5)
+        self.options = connect_options(connect_timeout, statement_timeout)
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._closed = False
@@ -57,9 +65,7 @@ class ReadPool:
                         self.dsn,
                         min_size=0,
                         max_size=self.size,
-                        timeout=self.connect_timeout,
-                        command_timeout=self.command_timeout,
-                        server_settings=self.server_settings,
+                        **self.options,
                         reset=_keep,
                     )
         return self._pool

@@ -10,11 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.errors import DatabaseUnavailable, translate_errors
-from db.read_pool import ReadPool
-
-# asyncpg's own limit on waiting for a reply; with a statement timeout it stays longer,
-# so the server's cancellation (a clear error) arrives before the client gives up.
-COMMAND_TIMEOUT = 30.0
+from db.read_pool import ReadPool, connect_options
 
 
 def create_engine(
@@ -34,18 +30,8 @@ def create_engine(
         # which is what lets the gateway recover without a restart.
         pool_pre_ping=True,
         pool_timeout=connect_timeout,
-        connect_args=_connect_args(connect_timeout, statement_timeout),
+        connect_args=connect_options(connect_timeout, statement_timeout),
     )
-
-
-def _connect_args(connect_timeout: float, statement_timeout: float | None) -> dict[str, Any]:
-    connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
-    if statement_timeout:
-        connect_args["server_settings"] = {
-            "statement_timeout": f"{round(statement_timeout * 1000)}"
-        }
-        connect_args["command_timeout"] = max(COMMAND_TIMEOUT, statement_timeout + 5)
-    return connect_args
 
 
 async def _driver(conn: AsyncConnection) -> Any:
