@@ -15,7 +15,7 @@ from db.queries.content_json import (
 from db.queries.contents import ContentOrder, ContentQuery
 from resolvers import feed as feeds
 from resolvers import policy
-from resolvers.content import check_list_request, counter
+from resolvers.content import check_list_request, keyset_page
 from resolvers.context import Context
 from resolvers.paging import Page
 
@@ -57,14 +57,8 @@ async def contents_page(
             after=request.position,
             limit=request.limit + 1,
         )
-    return Page(
-        edges=[
-            (ctx.cursors.encode(request.kind, row.key) if cursors else "", row.node)
-            for row in rows[: request.limit]
-        ],
-        has_next=len(rows) > request.limit,
-        has_previous=after is not None,
-        total_count=counter(ctx, request),
+    return keyset_page(
+        ctx, request, [(row.key, row.node) for row in rows], after=after, sign=cursors
     )
 
 

@@ -1,8 +1,8 @@
 """Reading content: lookups and lists, always through the viewer's access rules."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from db.queries import contents as queries
 from db.queries.access import ContentAccess
@@ -17,6 +17,8 @@ from resolvers.paging import Page, check_first
 from resolvers.tags import affinities
 
 __all__ = ["ContentOrder", "ContentQuery", "get_content", "list_contents", "tags_of"]
+
+T = TypeVar("T")
 
 MAX_FILTER_TAGS = 20
 
@@ -87,6 +89,39 @@ def counter(ctx: Context, request: ListRequest) -> Callable[[], Awaitable[int]]:
     return total_count
 
 
+def keyset_page(
+    ctx: Context,
+    request: ListRequest,
+    found: Sequence[tuple[Any, T]],
+    *,
+    after: str | None,
+    sign: bool = True,
+) -> Page[T]:
+    """A page from up to `limit + 1` (keyset position, item) pairs read after `after`:
+    the extra one only says there is a next page. Without `sign` (nobody reads the
+    cursors) edges get "" instead of a signed cursor each."""
+    return Page(
+        edges=[
+            (ctx.cursors.encode(request.kind, key) if sign else "", item)
+            for key, item in found[: request.limit]
+        ],
+        has_next=len(found) > request.limit,
+        has_previous=after is not None,
+        total_count=counter(ctx, request),
+    )
+
+
+def rows_page(
+    ctx: Context, request: ListRequest, rows: Sequence[Content], *, after: str | None
+) -> Page[Content]:
+    """`keyset_page` of content rows; the rows shown also fill the request's loader."""
+    for row in rows[: request.limit]:
+        ctx.loaders.content_by_id.prime(row.id, row)  # type: ignore[arg-type]
+    return keyset_page(
+        ctx, request, [(queries.content_key(row, request.order), row) for row in rows], after=after
+    )
+
+
 async def list_contents(
     ctx: Context, *, query: ContentQuery, order: ContentOrder, first: int, after: str | None
 ) -> Page[Content]:
@@ -104,18 +139,7 @@ async def list_contents(
                 after=request.position,
                 limit=request.limit + 1,
             )
-    has_next = len(rows) > request.limit
-    rows = rows[: request.limit]
-    for row in rows:
-        ctx.loaders.content_by_id.prime(row.id, row)  # type: ignore[arg-type]
-    return Page(
-        edges=[
-            (ctx.cursors.encode(request.kind, queries.content_key(row, order)), row) for row in rows
-        ],
-        has_next=has_next,
-        has_previous=after is not None,
-        total_count=counter(ctx, request),
-    )
+    return rows_page(ctx, request, rows, after=after)
 
 
 async def tags_of(ctx: Context, content: Content) -> list[Tag]:

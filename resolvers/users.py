@@ -1,11 +1,10 @@
 """Reading users: lookups, their content, and the fields only some viewers may see."""
 
 from db.queries import preferences as preference_queries
-from db.queries.contents import content_key
 from db.queries.preferences import PreferencesView
 from db.tables import Content, User
 from resolvers import policy, validation
-from resolvers.content import ContentOrder, ContentQuery, check_list_request, counter
+from resolvers.content import ContentOrder, ContentQuery, check_list_request, rows_page
 from resolvers.context import Context
 from resolvers.ids import decode_id_of
 from resolvers.paging import Page
@@ -48,18 +47,7 @@ async def contents_of(ctx: Context, user: User, *, first: int, after: str | None
         rows = await ctx.loaders.contents_by_author_page.load(
             (user.id, request.limit + 1, request.position)
         )
-    page = rows[: request.limit]
-    for row in page:
-        ctx.loaders.content_by_id.prime(row.id, row)  # type: ignore[arg-type]
-    return Page(
-        edges=[
-            (ctx.cursors.encode(request.kind, content_key(row, ContentOrder.NEWEST)), row)
-            for row in page
-        ],
-        has_next=len(rows) > request.limit,
-        has_previous=after is not None,
-        total_count=counter(ctx, request),
-    )
+    return rows_page(ctx, request, rows, after=after)
 
 
 async def preferences_of(ctx: Context, user: User, *, viewer: Viewer) -> PreferencesView | None:
