@@ -28,6 +28,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from db.queries.feed import (
+    FeedWeights,
+    count_search,
+    feed_statement,
+    plan_for_values,
+    search_statement,
+)
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
@@ -48,13 +55,6 @@ from bench.common import (
     today_midnight_utc,
 )
 from db.embedded import EmbeddedPostgres
-from db.queries.feed import (
-    FeedWeights,
-    count_search,
-    feed_statement,
-    plan_for_values,
-    search_statement,
-)
 from db.seed import SeedPlan
 from db.session import Database, StatementCounter, create_engine
 from gateway.auth import Passwords, Tokens

@@ -23,13 +23,13 @@ from typing import Any
 
 import asyncpg
 import orjson
+from db.queries.feed import feed_statement
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from db.queries.feed import feed_statement
 from gateway.auth import Tokens
 from resolvers import policy
 from resolvers.errors import Unauthenticated

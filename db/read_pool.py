@@ -1,11 +1,19 @@
-"""A pool of plain asyncpg connections for single read statements.
+"""Plain asyncpg connections for reads: each request's one statement.
 
-The compiled read path sends one statement per request. Through SQLAlchemy's pool each
-checkout pays a greenlet switch in and out, and asyncpg's own pool would reset every
-connection on release with a round trip (`SELECT pg_advisory_unlock_all(); CLOSE ALL;
-UNLISTEN *; RESET ALL`). Connections here never hold session state (no transactions,
-LISTEN, cursors or SET are ever left on them), so release does no reset at all.
-"""
+Through SQLAlchemy's pool each checkout pays a greenlet switch in and out, and asyncpg's
+own pool would reset every connection on release with a round trip (`SELECT
+pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`). Connections here never
+hold session state (no transactions, LISTEN, cursors or SET are ever left on them), so
+release does no reset at all, and nothing pings them: asyncpg replaces a connection the
+server closed when it is next acquired, and one found dead mid-statement is dropped.
+
+Two pools, by how their statements are planned. Search statements must be planned for
+each query's values: asyncpg prepares every statement, and after five executions
+Postgres may switch to a generic plan that cannot see the search query (a common word
+went from 60 ms to 8-10 s that way; docs/performance.md), so their pool forces custom
+plans. Everything else keeps Postgres's plan cache, which spares milliseconds of
+planning per request. Both cost random pages as SSD or memory do (1.1, not 4), which
+lets the planner walk the per-author and per-tag indexes the feed and search read."""
 
 import asyncio
 from typing import Any
@@ -18,10 +26,11 @@ from db.errors import DatabaseUnavailable, is_unavailable
 # asyncpg's own limit on waiting for a reply; with a statement timeout it stays longer,
 # so the server's cancellation (a clear error) arrives before the client gives up.
 COMMAND_TIMEOUT = 30.0
+PLANNER_SETTINGS = {"random_page_cost": "1.1"}
 
 
 def connect_options(connect_timeout: float, statement_timeout: float | None) -> dict[str, Any]:
-    """asyncpg's connection arguments for both pools (here and db/session.py):
+    """asyncpg's connection arguments for every pool (here and db/session.py):
     `statement_timeout` (seconds) makes Postgres cancel any one statement that runs
     longer; None leaves the server's setting (migrations and seeding need that)."""
     options: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
@@ -48,30 +57,40 @@ class ReadPool:
         self.size = size
         self.connect_timeout = connect_timeout
         self.options = connect_options(connect_timeout, statement_timeout)
-        self._pool: asyncpg.Pool | None = None
+        self._pools: dict[bool, asyncpg.Pool] = {}
         self._opening = asyncio.Lock()
         self._closed = False
 
-    async def _opened(self) -> asyncpg.Pool:
+    @property
+    def custom_size(self) -> int:
+        """Connections for statements planned per execution (searches)."""
+        return max(2, self.size // 2)
+
+    async def _opened(self, custom_plans: bool) -> asyncpg.Pool:
         if self._closed:
             # Shutting down: a late read must not open a pool nothing would close.
             raise DatabaseUnavailable("the read pool is closed")
-        if self._pool is None:
+        pool = self._pools.get(custom_plans)
+        if pool is None:
             async with self._opening:
-                if self._pool is None:
-                    # min_size 0: opening the pool connects nothing, so a database that is
-                    # away at startup does not stop the gateway from starting.
-                    self._pool = await asyncpg.create_pool(
+                pool = self._pools.get(custom_plans)
+                if pool is None:
+                    settings = {**self.options.get("server_settings", {}), **PLANNER_SETTINGS}
+                    if custom_plans:
+                        settings["plan_cache_mode"] = "force_custom_plan"
+                    # min_size 0: opening the pool connects nothing, so a database that
+                    # is away at startup does not stop the gateway from starting.
+                    pool = self._pools[custom_plans] = await asyncpg.create_pool(
                         self.dsn,
                         min_size=0,
-                        max_size=self.size,
-                        **self.options,
+                        max_size=self.custom_size if custom_plans else self.size,
+                        **{**self.options, "server_settings": settings},
                         reset=_keep,
                     )
-        return self._pool
+        return pool
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        pool = await self._opened()
+    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
+        pool = await self._opened(custom_plans)
         async with pool.acquire(timeout=self.connect_timeout) as connection:
             try:
                 return list(await connection.fetch(sql, *args))
@@ -84,6 +103,6 @@ class ReadPool:
 
     async def close(self) -> None:
         self._closed = True
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()

@@ -1,11 +1,16 @@
-"""Engines and sessions: the only way the rest of the code reaches Postgres."""
+"""Engines, sessions and reads: the only way the rest of the code reaches Postgres.
+
+Reads are one statement each, sent on a plain asyncpg pool (db/read_pool.py). Writes run
+in SQLAlchemy sessions: a transaction each, on a pool that is not pinged on checkout (a
+round trip per session): a connection the server closed is noticed without asking, and
+one that died unnoticed fails its statement once and is replaced."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,16 +27,24 @@ def create_engine(
 ) -> AsyncEngine:
     """`statement_timeout` (seconds) makes Postgres cancel any one statement that runs
     longer; None leaves the server's setting (migrations and seeding need that)."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # A connection that died while the database was away is replaced on checkout,
-        # which is what lets the gateway recover without a restart.
-        pool_pre_ping=True,
         pool_timeout=connect_timeout,
         connect_args=connect_options(connect_timeout, statement_timeout),
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose socket the server closed (a restart, a failover) is
+    refused at checkout, and the pool opens another: what pre-ping detects, without the
+    round trip."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")
 
 
 async def _driver(conn: AsyncConnection) -> Any:
@@ -42,32 +55,28 @@ async def _driver(conn: AsyncConnection) -> Any:
 
 
 class Database:
-    """Hands out sessions: each unit of work gets its own short-lived pooled one.
-
-    Strawberry resolves sibling fields concurrently and one session cannot run two
-    statements at once, so every loader batch opens its own session.
-    """
+    """Sessions for writes (each unit of work its own short-lived one) and `fetch` for
+    reads (one statement, on the read pool when there is one)."""
 
     def __init__(self, engine: AsyncEngine, reads: ReadPool | None = None) -> None:
         self.engine = engine
         self.reads = reads
+        self.counters: list[StatementCounter] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """Reads, or writes that call `commit()`; anything uncommitted is rolled back."""
+        """Writes that call `commit()` (and the reads they make); anything uncommitted
+        is rolled back."""
         async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        """The rows of one read statement written in SQL with $n parameters, sent as is
-        outside any transaction (on the read pool when there is one). A session costs a
-        ping, BEGIN and ROLLBACK around its statement and SQLAlchemy's work per
-        execution, which the compiled read path (one statement per request) cannot
-        afford."""
-        _count(self.engine, sql)
+    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
+        """The rows of one read statement with $n parameters, sent as is outside any
+        transaction. `custom_plans` sends it where it is planned for its values."""
+        self._count(sql)
         if self.reads is not None:
             async with translate_errors():
-                return await self.reads.fetch(sql, *args)
+                return await self.reads.fetch(sql, *args, custom_plans=custom_plans)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
@@ -78,6 +87,10 @@ class Database:
                 # mid-cancel: drop it.
                 await conn.invalidate()
                 raise
+
+    def _count(self, statement: str) -> None:
+        for counter in self.counters:
+            counter.statements.append(statement)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -111,10 +124,10 @@ class BoundDatabase(Database):
         ):
             yield session
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
         async with self._lock, translate_errors():
             driver = await _driver(self.conn)
-            _count(self.engine, sql)
+            self._count(sql)
             return list(await driver.fetch(sql, *args))
 
     async def dispose(self) -> None:
@@ -122,20 +135,14 @@ class BoundDatabase(Database):
 
 
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
-# Counters listening to an engine, told of statements sent past SQLAlchemy too.
-_counters: dict[int, list["StatementCounter"]] = {}
-
-
-def _count(engine: AsyncEngine, statement: str) -> None:
-    for counter in _counters.get(id(engine.sync_engine), ()):
-        counter.statements.append(statement)
 
 
 class StatementCounter:
-    """Counts the SQL statements an engine runs, to test the shape of a query's cost."""
+    """Counts the SQL statements a database runs (sessions' and reads'), to test the
+    shape of a query's cost."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.statements: list[str] = []
 
     def _on_execute(self, *args: Any) -> None:
@@ -145,13 +152,13 @@ class StatementCounter:
             self.statements.append(statement)
 
     def __enter__(self) -> "StatementCounter":
-        event.listen(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
-        _counters.setdefault(id(self.engine.sync_engine), []).append(self)
+        event.listen(self.db.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        self.db.counters.append(self)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine.sync_engine, "before_cursor_execute", self._on_execute)
-        _counters[id(self.engine.sync_engine)].remove(self)
+    def __exit__(self, *exc_info: object) -> None:
+        event.remove(self.db.engine.sync_engine, "before_cursor_execute", self._on_execute)
+        self.db.counters.remove(self)
 
     @property
     def count(self) -> int:

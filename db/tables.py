@@ -1,10 +1,9 @@
 """The data model. The first migration creates exactly this; a test compares them."""
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 ROLES = ("MEMBER", "ADMIN")
@@ -315,7 +314,7 @@ metadata = SQLModel.metadata
 class FeedSnapshot(SQLModel, table=True):
     """A ranked list frozen when a viewer starts walking their feed or a search, so later
     pages neither repeat nor skip items whatever changes meanwhile. A cache: UNLOGGED,
-    and rows older than the walk lifetime are deleted as new ones arrive."""
+    and rows older than the walk lifetime are deleted by the feed worker."""
 
     __tablename__ = "feed_snapshots"
     __table_args__ = (
@@ -328,6 +327,142 @@ class FeedSnapshot(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE")),
     )
-    # [[content id, score, [reason, ...]], ...] in rank order.
-    items: list[Any] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    # In rank order, with each item's score.
+    content_ids: list[int] = Field(sa_column=sa.Column(ARRAY(sa.BigInteger), nullable=False))
+    scores: list[float] = Field(sa_column=sa.Column(ARRAY(sa.Float), nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=_now())
+
+
+# The stored feed (docs/ranking.md, "The stored feed"). Every feed table is UNLOGGED: it
+# is derived from the tables above, costs no WAL, and a crash empties all of them at
+# once, after which each viewer's feed is rebuilt on their next visit.
+
+
+def _viewer_key() -> sa.Column[int]:
+    return sa.Column(sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class FeedEntry(SQLModel, table=True):
+    """One scored candidate of one viewer's feed: what ranking it at read time needs
+    without reading the content (its author, age, language and tags for the filters;
+    the viewer's affinity to it and its reactions when it was scored)."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (
+        sa.Index("feed_entries_content_idx", "content_id"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    viewer_id: int = Field(sa_column=_viewer_key())
+    content_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("contents.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    author_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    published_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    language: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    tag_ids: list[int] = Field(sa_column=sa.Column(ARRAY(sa.BigInteger), nullable=False))
+    # followed author + tag weights + strongest habit, each times its weight.
+    affinity: float = Field(sa_column=sa.Column(sa.REAL, nullable=False))
+    reactions: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    # The habit that counted (for the edge's reasons), and its decayed reactions.
+    habit_tag_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    habit_decayed: float = Field(
+        default=0.0, sa_column=sa.Column(sa.REAL, nullable=False, server_default="0")
+    )
+
+
+class FeedState(SQLModel, table=True):
+    """Where a viewer's stored feed stands. A viewer without a row has never read their
+    feed: it is built on their first visit."""
+
+    __tablename__ = "feed_state"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    viewer_id: int = Field(sa_column=_viewer_key())
+    built_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    # Follows or preferences changed since it was built: rebuilt before it is read.
+    stale: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )
+    # When the viewer last read it (to the hour): only recent readers are fanned out to.
+    seen_at: datetime | None = Field(default=None, sa_column=_now())
+    entries: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+
+
+class FeedHabit(SQLModel, table=True):
+    """A viewer's strongest habits as of their last rebuild: what fan-out scores new
+    items with, and (the top five, `rank` <= 5) which tags bring new items to them."""
+
+    __tablename__ = "feed_habits"
+    __table_args__ = (
+        sa.Index("feed_habits_top_idx", "tag_id", postgresql_where=sa.text("rank <= 5")),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    viewer_id: int = Field(sa_column=_viewer_key())
+    tag_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    decayed: float = Field(sa_column=sa.Column(sa.REAL, nullable=False))
+    rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+class FeedShared(SQLModel, table=True):
+    """The popular and fresh items everyone of an audience may see, ranked once a minute
+    (`bucket` names the audience and the minute): anonymous viewers walk it as their
+    feed, and every signed-in first page mixes in the top of the members' one."""
+
+    __tablename__ = "feed_shared"
+    __table_args__ = (
+        sa.Index("feed_shared_created_idx", "created_at"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    bucket: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    position: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True))
+    content_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    author_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    published_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    language: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    tag_ids: list[int] = Field(sa_column=sa.Column(ARRAY(sa.BigInteger), nullable=False))
+    reactions: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    score: float = Field(sa_column=sa.Column(sa.Float, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now())
+
+
+class FeedJob(SQLModel, table=True):
+    """Work a write leaves for the feed worker, written by triggers in the write's own
+    transaction (so a rolled-back write leaves none): fan a publication out, take one
+    back, or rebuild a viewer's feed. A job is claimed, done, then deleted: one whose
+    worker died is taken up again."""
+
+    __tablename__ = "feed_jobs"
+    __table_args__ = (
+        # One waiting job per kind and target; one being worked on does not count, so a
+        # change that arrives meanwhile queues the job again.
+        sa.Index(
+            "feed_jobs_waiting_key",
+            "kind",
+            "target",
+            unique=True,
+            postgresql_where=sa.text("claimed_at IS NULL"),
+        ),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    target: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now())
+    # Set by the worker that took it; a job claimed long ago was lost with its worker.
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )

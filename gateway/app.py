@@ -1,6 +1,7 @@
 """The ASGI application: routes, middleware and the lifetime of the database pool."""
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -10,13 +11,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from db.feed.rebuild import rebuild
 from db.notify import EventBus
 from db.read_pool import ReadPool
 from db.session import Database, create_engine
+from execution.executor import Executor
+from execution.extension import WholeQueries
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
+from gateway.feed_worker import FeedWorker
 from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz_endpoint
 from gateway.operation_guard import GuardOperations, OperationGuard
@@ -29,7 +34,6 @@ from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
-from schema.compiled_reads import CompiledReads, reader_for
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,11 @@ def create_app(
     # after the guard below exists.
     guard: OperationGuard
     extensions: list[Any] = [ClassifyErrors, lambda: GuardOperations(guard)]
-    if settings.compiled_reads:
-        extensions.append(CompiledReads)
+    if settings.whole_queries:
+        extensions.append(WholeQueries)
     schema = build_schema(extensions=extensions)
+    weights = settings.ranking.weights()
+    executor = Executor(schema, weights, functools.partial(rebuild, weights=weights))
     guard = OperationGuard(
         schema._schema,
         settings.limits(),
@@ -83,7 +89,7 @@ def create_app(
         cursors=CursorCodec(secret),
         passwords=Passwords(),
         tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
-        ranking=settings.ranking(),
+        ranking=weights,
         bus=bus,
         connection_init_timeout=timedelta(seconds=settings.ws_connection_init_timeout),
         max_page_size=settings.max_page_size,
@@ -93,17 +99,21 @@ def create_app(
             capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
         ),
         persisted=PersistedQueries(settings.persisted_queries_size),
-        compiled=reader_for(schema) if settings.compiled_reads else None,
+        executor=executor,
+        whole_queries=settings.whole_queries,
     )
+    worker = FeedWorker(database, weights)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if bus is not None:
             bus.start()
+        worker.start()
         restore_signals = drain_before_exit(graphql.live)
         yield
         restore_signals()
         await graphql.live.drain()
+        await worker.stop()
         await database.dispose()
 
     app = Starlette(
@@ -123,6 +133,8 @@ def create_app(
     )
     app.state.database = database
     app.state.bus = bus
+    app.state.executor = executor
+    app.state.feed_worker = worker
     return app
 
 

@@ -98,8 +98,7 @@ async def authenticate(
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send the token as `Authorization: Bearer <token>`.")
     user_id, version, expires = tokens.claims(token.strip())
-    async with db.session() as session:
-        state = await get_token_state(session, user_id)
+    state = await get_token_state(db, user_id)
     if state is None or state.token_version != version:
         raise Unauthenticated("The token has been revoked: sign in again.")
     return Viewer(id=user_id, role=state.role), expires

@@ -205,9 +205,9 @@ def create_admin_command(args: argparse.Namespace) -> None:
 
 
 def schema_command(args: argparse.Namespace) -> None:
-    from schema import schema
+    from schema import build_schema
 
-    sys.stdout.write(schema.as_str() + "\n")
+    sys.stdout.write(build_schema().as_str() + "\n")
 
 
 def _date(value: str) -> datetime:

@@ -28,10 +28,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
+from execution.broadcast import Broadcaster
+from execution.executor import Executor
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
-from gateway.errors import RateLimited, error_codes
+from gateway.errors import RateLimited, classify, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
@@ -40,12 +42,11 @@ from gateway.rate_limits import RateLimiter, rate_key
 from gateway.request_id import request_id_of
 from gateway.shutdown import LiveSockets
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
-from resolvers.context import Context, create_context
+from resolvers.context import Context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
 from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
-from schema.compiled_reads import CompiledReader
 
 RETRY_AFTER_SECONDS = 5
 # Answered with its own HTTP status whatever the media type: clients and proxies act on it.
@@ -120,7 +121,8 @@ class GraphQLView(GraphQL[Context, None]):
         guard: OperationGuard,
         rate_limiter: RateLimiter,
         persisted: PersistedQueries,
-        compiled: CompiledReader | None = None,
+        executor: Executor,
+        whole_queries: bool = True,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
@@ -132,6 +134,7 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive_interval=15,
         )
         self.bus = bus
+        self.broadcaster = Broadcaster(bus, executor) if bus is not None else None
         self.live = LiveSockets(on_drain=bus.stop if bus is not None else _nothing)
         self.database = database
         self.cursors = cursors
@@ -142,7 +145,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.guard = guard
         self.rate_limiter = rate_limiter
         self.persisted = persisted
-        self.compiled = compiled
+        self.executor = executor
+        self.whole_queries = whole_queries
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -216,18 +220,19 @@ class GraphQLView(GraphQL[Context, None]):
                     self.persisted.register(resolved.register_as, resolved.query)
         except GatewayError as error:
             return PreExecutionError(data=None, errors=[error])
-        if self.compiled is not None and prepared is not None and prepared.valid:
+        if self.whole_queries and prepared is not None and prepared.valid:
             assert resolved.query is not None
             operation = prepared.operation(request_data.operation_name)
-            if operation is not None:
-                # Answered before strawberry starts: its extensions and execution are
-                # most of what is left of a compiled read's cost.
+            if operation is not None and operation.operation == OperationType.QUERY:
+                # Answered before strawberry starts: its extensions and execution would
+                # be most of a query's cost.
                 context.compiled_read_tried = True
-                data = await self.compiled.answer(
+                answer = await self.executor.answer(
                     resolved.query, operation, prepared.fragments, request_data.variables, context
                 )
-                if data is not None:
-                    return ExecutionResult(data=data, errors=None)
+                if answer is not None:
+                    errors = [classify(e, context.request_id) for e in answer.errors]
+                    return ExecutionResult(data=answer.data, errors=errors or None)
         request_data = dataclasses.replace(request_data, query=resolved.query)
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
@@ -282,7 +287,6 @@ class GraphQLView(GraphQL[Context, None]):
         # is bad, and clients do not retry that.
         context.viewer = viewer
         context.token_expires_at = expires_at
-        context.refresh_loaders()
         acknowledged: UnsetType = UNSET
         return acknowledged
 
@@ -302,9 +306,10 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = request.scope.get("state", {}).get("viewer") or Viewer.anonymous()
-        return create_context(
+        return Context(
             db=self.database,
             viewer=viewer,
+            reads=self.executor,
             cursors=self.cursors,
             passwords=self.passwords,
             tokens=self.tokens,
@@ -312,6 +317,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
             bus=self.bus,
+            live=self.broadcaster,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -8,8 +8,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from db.ranking import RankingWeights
 from gateway.limits import QueryLimits
-from resolvers.ranking import RankingWeights
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
 
@@ -17,6 +17,33 @@ PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "developmen
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class RankingSettings(BaseSettings):
+    """The ranking formula's knobs and the stored feed's sizes (docs/ranking.md), each
+    read from GATEWAY_RANK_<NAME>; `weights()` is what the statements use."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_RANK_", env_file=".env", frozen=True, extra="ignore"
+    )
+
+    followed_author: float = 1.0
+    tag: float = 1.0
+    habit: float = 0.6
+    popularity: float = 0.5
+    freshness: float = 1.0
+    fresh_half_life_hours: float = Field(default=24.0, gt=0)
+    habit_half_life_days: float = Field(default=30.0, gt=0)
+    window_days: int = Field(default=30, gt=0)
+    walk_size: int = Field(default=500, gt=0, le=5000)
+    feed_cap: int = Field(default=500, gt=0, le=5000)
+    shared_candidates: int = Field(default=200, ge=0, le=5000)
+    live_margin: int = Field(default=40, ge=0, le=1000)
+    inactive_days: int = Field(default=14, gt=0)
+    refresh_hours: float = Field(default=6.0, gt=0)
+
+    def weights(self) -> RankingWeights:
+        return RankingWeights(**self.model_dump())
 
 
 class Settings(BaseSettings):
@@ -64,28 +91,13 @@ class Settings(BaseSettings):
     rate_limit_refill: float = Field(
         default=5_000, gt=0, validation_alias="GATEWAY_RATE_LIMIT_REFILL"
     )
-    # The compiled read path (schema/compiled_reads.py); off, every operation runs
-    # through the resolvers.
-    compiled_reads: bool = Field(default=True, validation_alias="GATEWAY_COMPILED_READS")
+    # Queries answered whole with one statement before strawberry starts
+    # (execution/executor.py); off, strawberry resolves each root field, and each
+    # compiles its own selection (one statement per root field).
+    whole_queries: bool = Field(default=True, validation_alias="GATEWAY_WHOLE_QUERIES")
 
-    # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
-    rank_followed_author: float = Field(
-        default=1.0, validation_alias="GATEWAY_RANK_FOLLOWED_AUTHOR"
-    )
-    rank_tag: float = Field(default=1.0, validation_alias="GATEWAY_RANK_TAG")
-    rank_habit: float = Field(default=0.6, validation_alias="GATEWAY_RANK_HABIT")
-    rank_popularity: float = Field(default=0.5, validation_alias="GATEWAY_RANK_POPULARITY")
-    rank_freshness: float = Field(default=1.0, validation_alias="GATEWAY_RANK_FRESHNESS")
-    rank_fresh_half_life_hours: float = Field(
-        default=24.0, gt=0, validation_alias="GATEWAY_RANK_FRESH_HALF_LIFE_HOURS"
-    )
-    rank_habit_half_life_days: float = Field(
-        default=30.0, gt=0, validation_alias="GATEWAY_RANK_HABIT_HALF_LIFE_DAYS"
-    )
-    rank_window_days: int = Field(default=30, gt=0, validation_alias="GATEWAY_RANK_WINDOW_DAYS")
-    rank_walk_size: int = Field(
-        default=500, gt=0, le=5000, validation_alias="GATEWAY_RANK_WALK_SIZE"
-    )
+    # Ranking (docs/ranking.md): GATEWAY_RANK_* each.
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
 
     @property
     def production(self) -> bool:
@@ -110,19 +122,6 @@ class Settings(BaseSettings):
             max_tokens=self.max_tokens,
             max_query_length=self.max_query_length,
             max_page_size=self.max_page_size,
-        )
-
-    def ranking(self) -> RankingWeights:
-        return RankingWeights(
-            followed_author=self.rank_followed_author,
-            tag=self.rank_tag,
-            habit=self.rank_habit,
-            popularity=self.rank_popularity,
-            freshness=self.rank_freshness,
-            fresh_half_life_hours=self.rank_fresh_half_life_hours,
-            habit_half_life_days=self.rank_habit_half_life_days,
-            window_days=self.rank_window_days,
-            walk_size=self.rank_walk_size,
         )
 
     def with_database(self, url: str) -> "Settings":

@@ -16,10 +16,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from db.errors import DatabaseUnavailable
+from execution.broadcast import Outlet, outlet
 from gateway.errors import classify
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
-from schema.live_broadcast import Outlet, outlet
 
 if TYPE_CHECKING:
     from gateway.graphql_view import GraphQLView
@@ -46,7 +46,7 @@ async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
 
 def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQLError]:
     """What ClassifyErrors does to a result's errors, for results the broadcast path
-    executes outside strawberry's per-operation extensions (schema/live_broadcast.py)."""
+    executes outside strawberry's per-operation extensions (execution/broadcast.py)."""
     return [classify(error, context.request_id) for error in errors]
 
 

@@ -49,7 +49,8 @@ def _fields(data: ContentInput, *, creating: bool) -> tuple[dict[str, Any], list
     return fields, tags
 
 
-async def create_content(ctx: Context, data: ContentInput) -> Content:
+async def create_content(ctx: Context, data: ContentInput) -> int:
+    """The new draft's id."""
     author_id = require_viewer_id(ctx.viewer.id, "write content")
     fields, tags = _fields(data, creating=True)
     async with ctx.db.session() as session:
@@ -57,8 +58,8 @@ async def create_content(ctx: Context, data: ContentInput) -> Content:
             session, author_id=author_id, tags=tags or [], **fields
         )
         await session.commit()
-    ctx.loaders.clear_all()
-    return content
+    assert content.id is not None
+    return content.id
 
 
 async def _change(
@@ -68,9 +69,10 @@ async def _change(
     action: str,
     allowed: Callable[[Any, Content], bool],
     change: Callable[[AsyncSession, Content], Any],
-) -> Content:
+) -> int:
     """Loads the content as the viewer sees it (NOT_FOUND if they cannot), checks the
-    write rule (FORBIDDEN), applies `change` and commits, all in one transaction."""
+    write rule (FORBIDDEN), applies `change` and commits, all in one transaction; the
+    content's id."""
     require_viewer_id(ctx.viewer.id, action)
     pk = decode_id_of(global_id, "Content")
     access = policy.content_filter(ctx.viewer)
@@ -84,11 +86,11 @@ async def _change(
             raise Forbidden(f"You may not {action}: it is not yours.")
         await change(session, content)
         await session.commit()
-    ctx.loaders.clear_all()
-    return content
+    assert content.id is not None
+    return content.id
 
 
-async def update_content(ctx: Context, global_id: str, data: ContentInput) -> Content:
+async def update_content(ctx: Context, global_id: str, data: ContentInput) -> int:
     fields, tags = _fields(data, creating=False)
 
     async def change(session: AsyncSession, content: Content) -> None:
@@ -99,7 +101,7 @@ async def update_content(ctx: Context, global_id: str, data: ContentInput) -> Co
     )
 
 
-async def publish_content(ctx: Context, global_id: str) -> Content:
+async def publish_content(ctx: Context, global_id: str) -> int:
     async def change(session: AsyncSession, content: Content) -> None:
         if content.status == "PUBLISHED":
             return
@@ -118,7 +120,7 @@ async def publish_content(ctx: Context, global_id: str) -> Content:
     )
 
 
-async def archive_content(ctx: Context, global_id: str) -> Content:
+async def archive_content(ctx: Context, global_id: str) -> int:
     async def change(session: AsyncSession, content: Content) -> None:
         if content.status != "ARCHIVED":
             await writes.archive_content(session, content)
@@ -133,6 +135,7 @@ async def archive_content(ctx: Context, global_id: str) -> Content:
 
 
 async def delete_content(ctx: Context, global_id: str) -> str:
+    """The id of what was deleted, as the client sent it."""
     await _change(
         ctx,
         global_id,

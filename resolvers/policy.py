@@ -1,7 +1,7 @@
 """Who may see and do what. Every access rule of the gateway lives here; resolvers ask,
 and db/ turns the content decision into SQL so lists, counts and lookups all agree."""
 
-from db.queries.access import ContentAccess
+from db.reads.access import ContentAccess
 from db.tables import Content
 from resolvers.viewer import Viewer
 

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 from db.queries import users as user_queries
-from db.queries.preferences import PreferencesView, get_preferences
 from db.writes.preferences import save_preferences
 from resolvers import validation
 from resolvers.context import Context
@@ -20,7 +19,8 @@ class PreferencesInput:
     languages: list[str] | None = None
 
 
-async def update_preferences(ctx: Context, data: PreferencesInput) -> PreferencesView:
+async def update_preferences(ctx: Context, data: PreferencesInput) -> int:
+    """Saves them; the viewer's id (whose preferences they are)."""
     viewer_id = require_viewer_id(ctx.viewer.id, "save preferences")
     followed: list[tuple[str, float]] | None = None
     if data.followed_tags is not None:
@@ -79,6 +79,4 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> Preference
             languages=languages,
         )
         await session.commit()
-    ctx.loaders.clear_all()
-    async with ctx.db.session() as session:
-        return await get_preferences(session, viewer_id)
+    return viewer_id

@@ -1,7 +1,7 @@
 """Following people and reacting to content, with the notifications they send."""
 
 from db.queries import users as user_queries
-from db.tables import Content, User
+from db.tables import User
 from db.writes import contents as content_writes
 from db.writes import social as writes
 from resolvers import policy, validation
@@ -31,7 +31,6 @@ async def follow(ctx: Context, handle: str) -> User:
                 session, recipient_id=user.id, kind="NEW_FOLLOWER", actor_id=viewer_id
             )
         await session.commit()
-    ctx.loaders.clear_all()
     return user
 
 
@@ -42,11 +41,11 @@ async def unfollow(ctx: Context, handle: str) -> User:
     async with ctx.db.session() as session:
         await writes.delete_follow(session, follower_id=viewer_id, followee_id=user.id)
         await session.commit()
-    ctx.loaders.clear_all()
     return user
 
 
-async def _reaction(ctx: Context, global_id: str, *, adding: bool) -> Content:
+async def _reaction(ctx: Context, global_id: str, *, adding: bool) -> int:
+    """The content's id."""
     viewer_id = require_viewer_id(ctx.viewer.id, "react")
     pk = decode_id_of(global_id, "Content", argument="contentId")
     access = policy.content_filter(ctx.viewer)
@@ -73,16 +72,13 @@ async def _reaction(ctx: Context, global_id: str, *, adding: bool) -> Content:
                 )
         else:
             await writes.delete_reaction(session, user_id=viewer_id, content_id=content.id)
-        # The trigger changed reaction_count; read it back.
-        await session.refresh(content)
         await session.commit()
-    ctx.loaders.clear_all()
-    return content
+    return content.id
 
 
-async def react(ctx: Context, global_id: str) -> Content:
+async def react(ctx: Context, global_id: str) -> int:
     return await _reaction(ctx, global_id, adding=True)
 
 
-async def unreact(ctx: Context, global_id: str) -> Content:
+async def unreact(ctx: Context, global_id: str) -> int:
     return await _reaction(ctx, global_id, adding=False)

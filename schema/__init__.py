@@ -7,7 +7,6 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from schema.content import Content
-from schema.live_sharing import SharingExecutor
 from schema.mutations import Mutation
 from schema.notifications import Notification
 from schema.root import Query
@@ -31,8 +30,4 @@ def build_schema(*, extensions: list[Any] | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=[Content, User, Tag, Notification],
         extensions=extensions or [],
-        execution_context_class=SharingExecutor,
     )
-
-
-schema = build_schema()

@@ -4,6 +4,8 @@ from datetime import datetime
 
 import strawberry
 
+from resolvers.context import Context
+from resolvers.viewer import Viewer
 from schema.enums import Visibility
 from schema.users import User
 
@@ -26,7 +28,14 @@ class LoginInput:
 class AuthPayload:
     token: str
     expires_at: datetime
-    viewer: User
+    signed_in: strawberry.Private[Viewer]
+
+    @strawberry.field
+    async def viewer(self, info: strawberry.Info[Context]) -> User:
+        assert self.signed_in.id is not None
+        return await info.context.reads.entity(  # type: ignore[no-any-return]
+            info, "User", self.signed_in.id, viewer=self.signed_in
+        )
 
 
 @strawberry.input(description="A new article; it starts as a DRAFT.")

@@ -1,11 +1,11 @@
 """The viewer's preferences, as they read them back."""
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from db.queries.preferences import PreferencesView
+from schema.compiled import field
 from schema.tags import Tag
 
 if TYPE_CHECKING:
@@ -14,36 +14,16 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="A followed tag and how much it should count, in [-1, 1].")
 class TagWeight:
-    tag: Tag
-    weight: float
+    data: strawberry.Private[dict[str, Any]]
+    tag: Tag = field()
+    weight: float = field()
 
 
 @strawberry.type(description="What the viewer follows, mutes and reads; shapes their feed.")
 class Preferences:
-    view: strawberry.Private[PreferencesView]
-
-    @classmethod
-    def from_view(cls, view: PreferencesView) -> "Preferences":
-        return cls(view=view)
-
-    @strawberry.field
-    def followed_tags(self) -> list[TagWeight]:
-        return [TagWeight(tag=Tag.from_row(t), weight=w) for t, w in self.view.followed_tags]
-
-    @strawberry.field
-    def muted_tags(self) -> list[Tag]:
-        return [Tag.from_row(t) for t in self.view.muted_tags]
-
-    @strawberry.field
-    def muted_authors(self) -> list[Annotated["User", strawberry.lazy("schema.users")]]:
-        from schema.users import User
-
-        return [User.from_row(u) for u in self.view.muted_authors]
-
-    @strawberry.field(description="Empty means every language.")
-    def languages(self) -> list[str]:
-        return self.view.languages
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.view.updated_at or datetime.now(UTC)
+    data: strawberry.Private[dict[str, Any]]
+    followed_tags: list[TagWeight] = field()
+    muted_tags: list[Tag] = field()
+    muted_authors: list[Annotated["User", strawberry.lazy("schema.users")]] = field()
+    languages: list[str] = field("Empty means every language.")
+    updated_at: datetime = field()

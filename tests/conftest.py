@@ -4,6 +4,7 @@ The schema is migrated once into a template database; the shared test database a
 every fresh database a test asks for are copies of it.
 """
 
+import functools
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -18,9 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
 from db.embedded import EmbeddedPostgres, drop_database, ensure_database
+from db.feed.rebuild import rebuild
+from db.ranking import RankingWeights
 from db.session import BoundDatabase, create_engine
+from execution.executor import Executor
+from execution.extension import WholeQueries
 from gateway.auth import Passwords, Tokens
-from resolvers.context import create_context
+from resolvers.context import Context
 from resolvers.cursors import CursorCodec
 from resolvers.viewer import Viewer
 
@@ -111,32 +116,63 @@ async def db(engine: AsyncEngine) -> AsyncIterator[BoundDatabase]:
 # Cheap parameters: tests hash many passwords; the production ones are argon2's defaults.
 PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 TOKENS = Tokens(TEST_SECRET, timedelta(hours=1))
+WEIGHTS = RankingWeights()
+
+
+def build_test_schema() -> Any:
+    from gateway.errors import ClassifyErrors
+    from schema import build_schema
+
+    return build_schema(extensions=[ClassifyErrors, WholeQueries])
+
+
+def executor_for(schema: Any, weights: RankingWeights = WEIGHTS) -> Executor:
+    return Executor(schema, weights, functools.partial(rebuild, weights=weights))
+
+
+def make_context(
+    db: Any, viewer: Viewer | None = None, *, executor: Executor, **more: Any
+) -> Context:
+    return Context(
+        viewer=viewer or Viewer.anonymous(),
+        db=db,
+        reads=executor,
+        cursors=CursorCodec(TEST_SECRET),
+        passwords=PASSWORDS,
+        tokens=TOKENS,
+        ranking=executor.weights,
+        **more,
+    )
 
 
 class GraphQLClient:
-    """Runs documents through the real schema (with the error classifier) as a viewer."""
+    """Runs documents through the real schema (with the error classifier) as a viewer.
+    A query the executor cannot answer whole fails the test unless `fallback` says it
+    is expected (tests/test_reads_fallback.py covers that path)."""
 
-    def __init__(self, db: BoundDatabase, *, compiled: bool = True) -> None:
-        from gateway.errors import ClassifyErrors
-        from schema import build_schema
-        from schema.compiled_reads import CompiledReads
-
+    def __init__(self, db: Any, *, weights: RankingWeights = WEIGHTS) -> None:
         self.db = db
-        self.compiled = compiled
-        extensions: list[Any] = [ClassifyErrors, CompiledReads] if compiled else [ClassifyErrors]
-        self.schema = build_schema(extensions=extensions)
+        self.schema = build_test_schema()
+        self.executor = executor_for(self.schema, weights)
+
+    def context(self, viewer: Viewer | None = None) -> Context:
+        return make_context(self.db, viewer, executor=self.executor)
 
     async def execute(
-        self, query: str, variables: dict[str, Any] | None = None, *, viewer: Viewer | None = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        viewer: Viewer | None = None,
+        fallback: bool = False,
     ) -> Any:
-        context = create_context(
-            db=self.db,
-            viewer=viewer or Viewer.anonymous(),
-            cursors=CursorCodec(TEST_SECRET),
-            passwords=PASSWORDS,
-            tokens=TOKENS,
+        before = self.executor.fallbacks
+        result = await self.schema.execute(
+            query, variable_values=variables, context_value=self.context(viewer)
         )
-        return await self.schema.execute(query, variable_values=variables, context_value=context)
+        if not fallback:
+            assert self.executor.fallbacks == before, f"the executor had no plan for {query}"
+        return result
 
     async def data(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
         result = await self.execute(query, variables, **kw)
@@ -144,8 +180,6 @@ class GraphQLClient:
         return result.data
 
 
-@pytest.fixture(params=["compiled", "resolvers"])
-def gql(request: pytest.FixtureRequest, db: BoundDatabase) -> GraphQLClient:
-    """Each test runs on both read paths: operations the compiled path can answer
-    (schema/compiled_plan.py) must get the same answers the resolvers give."""
-    return GraphQLClient(db, compiled=request.param == "compiled")
+@pytest.fixture
+def gql(db: BoundDatabase) -> GraphQLClient:
+    return GraphQLClient(db)

@@ -96,29 +96,32 @@ FAN_OUT_QUERY = """subscription { contentPublished { title viewerHasReacted auth
                                                  tags { name viewerAffinity } } }"""
 
 
-async def _fan_out(db, bus, engine, viewers, author, query=FAN_OUT_QUERY) -> tuple[int, list]:
+def _live(db, bus):
+    """A schema, its executor and the process's broadcaster, as create_app builds them."""
+    from execution.broadcast import Broadcaster
+    from tests.conftest import build_test_schema, executor_for
+
+    schema = build_test_schema()
+    executor = executor_for(schema)
+    return schema, executor, Broadcaster(bus, executor)
+
+
+async def _fan_out(db, bus, viewers, author, query=FAN_OUT_QUERY) -> tuple[int, list]:
     """Statements one publish costs across `viewers` subscribers, and what each got."""
     from db.session import StatementCounter
-    from gateway.errors import ClassifyErrors
-    from resolvers.context import create_context
-    from resolvers.cursors import CursorCodec
-    from schema import build_schema
-    from tests.conftest import PASSWORDS, TEST_SECRET, TOKENS
+    from tests.conftest import make_context
 
-    schema = build_schema(extensions=[ClassifyErrors])
+    schema, executor, broadcaster = _live(db, bus)
     streams = []
     for viewer in viewers:
-        context = create_context(
-            db=db, viewer=viewer, cursors=CursorCodec(TEST_SECRET), passwords=PASSWORDS,
-            tokens=TOKENS, bus=bus,
-        )  # fmt: skip
+        context = make_context(db, viewer, executor=executor, bus=bus, live=broadcaster)
         stream = await schema.subscribe(query, context_value=context)
         streams.append(stream)
     firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]  # type: ignore[arg-type]
     await asyncio.sleep(0.2)
     draft = await make_content(db, author, status="DRAFT", tags=("python", "rust"))
     client = GraphQLClient(db)
-    with StatementCounter(engine) as counter:
+    with StatementCounter(db) as counter:
         await client.data(
             "mutation($id: ID!) { publishContent(id: $id) { id } }",
             {"id": encode_id("Content", draft.id)},
@@ -140,8 +143,8 @@ async def test_an_events_work_is_shared_not_repeated_per_subscriber(live) -> Non
     members = [await make_user(db) for _ in range(24)]
     few = [Viewer.anonymous(), *(Viewer.member(m.id) for m in members[:3])]
     many = [Viewer.anonymous()] * 4 + [Viewer.member(m.id) for m in members]
-    few_statements, few_results = await _fan_out(db, bus, db.engine, few, author)
-    many_statements, many_results = await _fan_out(db, bus, db.engine, many, author)
+    few_statements, few_results = await _fan_out(db, bus, few, author)
+    many_statements, many_results = await _fan_out(db, bus, many, author)
     assert (_delivered(few_results), _delivered(many_results)) == (len(few), len(many))
     assert few_statements == many_statements, "the cost of an event must not grow with sockets"
 
@@ -176,7 +179,7 @@ async def test_a_document_is_executed_once_per_audience_not_per_socket(live, mon
     monkeypatch.setattr(schema.content, "render_markdown", renderer)
     query = """subscription { contentPublished { title bodyHtml viewerHasReacted
                  author { handle } tags { name viewerAffinity } } }"""
-    _, results = await _fan_out(db, bus, db.engine, viewers, author, query)
+    _, results = await _fan_out(db, bus, viewers, author, query)
 
     assert _delivered(results) == len(viewers)
     # Three audiences: members without preferences, the member weighting rust, anonymous.
@@ -201,7 +204,7 @@ async def test_a_personal_document_is_executed_for_each_socket(live, monkeypatch
     monkeypatch.setattr(schema.content, "render_markdown", renderer)
     # Whose email shows depends on who asks, beyond what an audience holds.
     query = "subscription { contentPublished { bodyHtml author { email } } }"
-    _, results = await _fan_out(db, bus, db.engine, viewers, author, query)
+    _, results = await _fan_out(db, bus, viewers, author, query)
 
     assert renderer.calls == len(viewers)
     emails = [r.data["contentPublished"]["author"]["email"] for r in results]
@@ -214,6 +217,7 @@ class _Sockets:
 
     def __init__(self, db, bus, query: str = FAN_OUT_QUERY) -> None:
         self.db, self.bus, self.query = db, bus, query
+        self.schema, self.executor, self.broadcaster = _live(db, bus)
         self.frames: dict[str, list[dict]] = {}
         self.ends: dict[str, list] = {}
         self.tasks: list[asyncio.Task] = []
@@ -221,19 +225,14 @@ class _Sockets:
     async def open(
         self, op_id: str, viewer, *, stall: bool = False, query: str | None = None, variables=None
     ) -> None:
-        from gateway.errors import ClassifyErrors
+        from execution.broadcast import Outlet, outlet
         from gateway.ws_handlers import classify_errors
-        from resolvers.context import create_context
-        from resolvers.cursors import CursorCodec
-        from schema import build_schema
-        from schema.live_broadcast import Outlet, outlet
-        from tests.conftest import PASSWORDS, TEST_SECRET, TOKENS
+        from tests.conftest import make_context
 
-        schema = build_schema(extensions=[ClassifyErrors])
-        context = create_context(
-            db=self.db, viewer=viewer, cursors=CursorCodec(TEST_SECRET), passwords=PASSWORDS,
-            tokens=TOKENS, bus=self.bus,
-        )  # fmt: skip
+        schema = self.schema
+        context = make_context(
+            self.db, viewer, executor=self.executor, bus=self.bus, live=self.broadcaster
+        )
         frames = self.frames.setdefault(op_id, [])
         ends = self.ends.setdefault(op_id, [])
 
@@ -297,7 +296,7 @@ async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(li
         content = await make_content(
             db, author, title=f"to {len(viewers)}", tags=("python", "rust")
         )
-        with StatementCounter(db.engine) as counter:
+        with StatementCounter(db) as counter:
             await _announce(db, content)
             await _until(lambda s=sockets, v=viewers: all(s.frames[str(n)] for n in range(len(v))))
         counts.append(counter.count)
@@ -339,9 +338,9 @@ async def test_the_broadcast_filters_for_each_viewer(live) -> None:
 
 
 async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkeypatch) -> None:
-    import schema.live_broadcast
+    import execution.broadcast
 
-    monkeypatch.setattr(schema.live_broadcast, "MAX_PENDING_FRAMES", 3)
+    monkeypatch.setattr(execution.broadcast, "MAX_PENDING_FRAMES", 3)
     db, bus = live
     author = await make_user(db)
     sockets = _Sockets(db, bus)
@@ -356,6 +355,5 @@ async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkey
     (ended,) = sockets.ends["slow"]
     assert ended.errors[0].extensions["code"] == "SERVICE_UNAVAILABLE"
     assert sockets.frames["slow"] == []
-    broadcaster = next(iter(schema.live_broadcast._broadcasters.values()))
-    assert all(m.outlet.operation_id != "slow" for m in broadcaster.members)
+    assert all(m.outlet.operation_id != "slow" for m in sockets.broadcaster.published)
     await sockets.close()

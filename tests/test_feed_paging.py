@@ -121,7 +121,7 @@ async def test_another_viewers_walk_cannot_be_continued(db, gql) -> None:
     assert result.errors[0].extensions["code"] == "BAD_USER_INPUT"
 
 
-async def test_feed_statement_count_does_not_grow_with_page_size(db, gql, engine) -> None:
+async def test_feed_statement_count_does_not_grow_with_page_size(db, gql) -> None:
     reader = await make_user(db)
     authors = [await make_user(db) for _ in range(5)]
     for i in range(230):
@@ -135,11 +135,13 @@ async def test_feed_statement_count_does_not_grow_with_page_size(db, gql, engine
       edges { score reasons node { title reactionCount viewerHasReacted author { handle }
                                    tags { name viewerAffinity } } }
       pageInfo { endCursor } } }"""
+    # The first read of a feed builds it (db/feed/rebuild.py); steady state is counted.
+    await gql.data(query, {"first": 1}, viewer=viewer)
     counts = {}
     for first in (20, 100):
-        with StatementCounter(engine) as start:
+        with StatementCounter(db) as start:
             data = await gql.data(query, {"first": first}, viewer=viewer)
-        with StatementCounter(engine) as more:
+        with StatementCounter(db) as more:
             await gql.data(
                 query,
                 {"first": first, "after": data["feed"]["pageInfo"]["endCursor"]},

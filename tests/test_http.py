@@ -69,12 +69,12 @@ async def test_invalid_documents_get_bad_user_input(client) -> None:
 async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
     client, monkeypatch, caplog
 ) -> None:
-    from resolvers import tags
+    from execution.binding import Binder
 
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr(tags, "list_tags", broken)
+    monkeypatch.setattr(Binder, "_tags", broken)
     with caplog.at_level(logging.ERROR, logger="gateway.errors"):
         response = await client.post("/graphql", json={"query": "{ tags { totalCount } }"})
     (error,) = response.json()["errors"]

@@ -6,7 +6,6 @@ import logging
 
 import pytest
 from graphql import get_introspection_query
-from sqlalchemy import text
 
 from db.session import StatementCounter
 from gateway.documents import count_tokens
@@ -113,12 +112,12 @@ async def test_query_length_limit(db, tmp_path) -> None:
         )
 
 
-async def test_a_refused_operation_executes_nothing(db, engine, tmp_path) -> None:
+async def test_a_refused_operation_executes_nothing(db, tmp_path) -> None:
     mutation = """mutation { a: register(input: {handle: "ada", email: "ada@example.com",
       password: "correct horse battery", displayName: "Ada"}) { token }
       b: logout c: logout }"""
     async with gateway(db, tmp_path, max_aliases=2) as client:
-        with StatementCounter(engine) as counter:
+        with StatementCounter(db) as counter:
             response = await post(client, mutation)
         assert error_of(response)["extensions"]["code"] == "QUERY_TOO_COMPLEX"
         assert counter.count == 0, counter.statements
@@ -182,13 +181,12 @@ async def test_a_body_over_the_limit_gets_413(db, tmp_path) -> None:
 async def test_a_statement_over_the_timeout_gets_its_own_error(
     fresh_database_url, tmp_path, monkeypatch, caplog
 ) -> None:
-    from db.queries import tags as tag_queries
+    from db.reads.compile import Compiled, StatementCache
 
-    async def slow(session, **kwargs):
-        await session.exec(text("SELECT pg_sleep(5)"))
-        return []
+    def slow(self, statement):
+        return Compiled("SELECT pg_sleep(5)::text", (), {})
 
-    monkeypatch.setattr(tag_queries, "list_tags", slow)
+    monkeypatch.setattr(StatementCache, "get", slow)
     settings = {"database_url": fresh_database_url, "db_statement_timeout": 0.2}
     async with gateway(None, tmp_path, **settings) as client:
         with caplog.at_level(logging.WARNING, logger="gateway.errors"):

@@ -46,12 +46,12 @@ async def test_validation_errors_do_not_suggest_field_names(client, db, tmp_path
 
 
 async def test_an_internal_error_leaks_nothing(client, monkeypatch, caplog) -> None:
-    from resolvers import tags
+    from execution.binding import Binder
 
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("connection string postgresql://gateway:hunter2@db/gateway")
 
-    monkeypatch.setattr(tags, "list_tags", broken)
+    monkeypatch.setattr(Binder, "_tags", broken)
     with caplog.at_level(logging.ERROR, logger="gateway.errors"):
         response = await client.post("/graphql", json={"query": "{ tags { totalCount } }"})
     error = error_of(response)

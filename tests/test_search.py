@@ -4,11 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from db.queries.feed import rank_search
-from resolvers import policy
-from resolvers import search as search_resolver
-from resolvers.feed import feed_weights
-from resolvers.ranking import RankingWeights
+from db.read_pool import ReadPool
+from db.reads import walks
 from resolvers.viewer import Viewer
 from tests.factories import make_content, make_user, set_preferences
 
@@ -160,24 +157,36 @@ async def test_total_count_stops_at_the_count_limit(db, gql, monkeypatch) -> Non
     author = await make_user(db)
     for i in range(5):
         await make_content(db, author, title=f"limit note {i}", at=NOW - timedelta(minutes=i))
-    monkeypatch.setattr(search_resolver, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(walks, "SEARCH_COUNT_LIMIT", 3)
     data = await gql.data(SEARCH, {"q": "limit", "first": 10})
     assert data["search"]["totalCount"] == 3
     assert len(data["search"]["edges"]) == 5
 
 
-async def test_ranking_statements_get_plans_for_their_values(db) -> None:
+async def test_search_statements_are_planned_for_their_values(fresh_database_url, db) -> None:
     # A generic plan cannot see the search query: a common word took 8-10 s that way.
-    async with db.session() as session:
-        await rank_search(
-            session,
-            query="anything",
-            viewer_id=None,
-            access=policy.content_filter(Viewer.anonymous()),
-            now=NOW,
-            weights=feed_weights(RankingWeights()),
-        )
-        mode = await (await session.connection()).execute(
-            sa.text("SELECT current_setting('plan_cache_mode')")
-        )
-        assert mode.scalar_one() == "force_custom_plan"
+    from db.session import BoundDatabase
+    from tests.conftest import GraphQLClient
+
+    pool = ReadPool(fresh_database_url, size=2)
+    try:
+        custom = await pool.fetch("SELECT current_setting('plan_cache_mode')", custom_plans=True)
+        cached = await pool.fetch("SELECT current_setting('plan_cache_mode')")
+    finally:
+        await pool.close()
+    assert (custom[0][0], cached[0][0]) == ("force_custom_plan", "auto")
+
+    class Recording(BoundDatabase):
+        def __init__(self, conn: object) -> None:
+            super().__init__(conn)  # type: ignore[arg-type]
+            self.sent: list[bool] = []
+
+        async def fetch(self, sql: str, *args: object, custom_plans: bool = False) -> list:
+            self.sent.append(custom_plans)
+            return await super().fetch(sql, *args)
+
+    recording = Recording(db.conn)
+    client = GraphQLClient(recording)
+    await client.data(SEARCH, {"q": "anything"})
+    await client.data("{ contents(first: 1) { totalCount } }")
+    assert recording.sent == [True, False], "searches go to the pool that plans each execution"

@@ -47,6 +47,7 @@ from db.seed.schema import (
     lock_empty_tables,
     restore,
     set_aside,
+    set_feed_triggers,
     set_trigger,
     write_notifications,
 )
@@ -152,6 +153,7 @@ async def _seed(
     await conn.execute(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
     await lock_empty_tables(conn)
     aside = await set_aside(conn)
+    await set_feed_triggers(conn, enabled=False)
 
     population = build_population(plan)
     ticker = Ticker(progress, "users", plan.users)
@@ -203,6 +205,7 @@ async def _seed(
     ticker = Ticker(progress, "indexes", aside.size, every=1)
     await restore(conn, aside, ticker.step)
     ticker.finish()
+    await set_feed_triggers(conn, enabled=True)
     await advance_identities(conn)
 
     return SeedReport(

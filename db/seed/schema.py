@@ -16,6 +16,18 @@ SEEDED_TABLES = (
 )  # fmt: skip
 IDENTITY_TABLES = ("users", "tags", "contents", "notifications")
 REACTION_TRIGGER = "reactions_count_trigger"
+# Triggers that queue feed work (migration 0004). A seeded database has no stored feeds
+# yet (each viewer's is built on their first visit), so there is nothing to queue.
+FEED_TRIGGERS = (
+    ("contents", "contents_feed_trigger"),
+    ("content_tags", "content_tags_feed_trigger"),
+    ("follows", "follows_feed_trigger"),
+    ("preferences", "preferences_feed_trigger"),
+    ("followed_tags", "followed_tags_feed_trigger"),
+    ("muted_tags", "muted_tags_feed_trigger"),
+    ("muted_authors", "muted_authors_feed_trigger"),
+    ("reactions", "reactions_feed_trigger"),
+)
 
 
 class DatabaseNotEmpty(Exception):
@@ -124,6 +136,12 @@ async def restore(conn: asyncpg.Connection, aside: SetAside, step: Callable[[], 
 async def set_trigger(conn: asyncpg.Connection, *, enabled: bool) -> None:
     action = "ENABLE" if enabled else "DISABLE"
     await conn.execute(f"ALTER TABLE reactions {action} TRIGGER {REACTION_TRIGGER}")
+
+
+async def set_feed_triggers(conn: asyncpg.Connection, *, enabled: bool) -> None:
+    action = "ENABLE" if enabled else "DISABLE"
+    for table, trigger in FEED_TRIGGERS:
+        await conn.execute(f"ALTER TABLE {table} {action} TRIGGER {trigger}")
 
 
 async def advance_identities(conn: asyncpg.Connection) -> None:

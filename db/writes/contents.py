@@ -10,7 +10,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.notify import CHANNEL, emit
-from db.queries.access import ContentAccess, access_clause
+from db.reads.access import ContentAccess, visible_to
+from db.reads.fields import CONTENTS
 from db.tables import Content, ContentTag
 from db.writes.tags import ensure_tags
 
@@ -23,7 +24,7 @@ async def get_content_for_update(
     statement = (
         select(Content)
         .options(defer(Content.search_vector))  # type: ignore[arg-type]
-        .where(col(Content.id) == content_id, access_clause(access))
+        .where(col(Content.id) == content_id, visible_to(access, CONTENTS))
         .with_for_update()
     )
     return (await session.exec(statement)).first()
@@ -96,7 +97,9 @@ async def notify_followers_of_content(
     """One NEW_CONTENT_FROM_FOLLOWED per follower of the author, each announced to its
     recipient's live subscriptions, in one statement however many followers there are;
     none at all unless `audience` (what followers may see) includes the content."""
-    visible = select(Content.id).where(col(Content.id) == content.id, access_clause(audience))
+    visible = select(Content.id).where(
+        col(Content.id) == content.id, visible_to(audience, CONTENTS)
+    )
     if (await session.exec(visible)).first() is None:
         return 0
     statement = sa.text(

@@ -1,0 +1,407 @@
+"""What each entity's fields are in SQL: one registry per entity, from which every read
+builds its JSON. A plain column is a field by itself (datetimes written as the API writes
+them); the entries below are the fields that are more than a column: global ids, counts,
+and what depends on who asks (`personal`). A field reaches clients only when the GraphQL
+schema declares it (schema/), under the same name."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
+
+from db.ranking import RankingWeights
+from db.reads import scoring
+from db.reads.access import AccessKind, content_visible, visibilities_param
+from db.reads.shape import ViewerKind
+from db.reads.sql import BIGINT, BIGINTS, global_id, iso, lit, now, param
+from db.tables import (
+    Content,
+    ContentTag,
+    Follow,
+    FollowedTag,
+    MutedAuthor,
+    MutedTag,
+    Notification,
+    Preferences,
+    Reaction,
+    Tag,
+    User,
+)
+
+CONTENTS = Content.__table__  # type: ignore[attr-defined]
+USERS = User.__table__  # type: ignore[attr-defined]
+TAGS = Tag.__table__  # type: ignore[attr-defined]
+CONTENT_TAGS = ContentTag.__table__  # type: ignore[attr-defined]
+FOLLOWS = Follow.__table__  # type: ignore[attr-defined]
+FOLLOWED_TAGS = FollowedTag.__table__  # type: ignore[attr-defined]
+MUTED_TAGS = MutedTag.__table__  # type: ignore[attr-defined]
+MUTED_AUTHORS = MutedAuthor.__table__  # type: ignore[attr-defined]
+NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
+PREFERENCES = Preferences.__table__  # type: ignore[attr-defined]
+REACTIONS = Reaction.__table__  # type: ignore[attr-defined]
+
+
+class Build:
+    """One statement being written: who it is for (its kind; the values are parameters),
+    the ranking knobs, and the CTEs its fields asked for.
+
+    `viewer` is who asks, as SQL: the `viewer` parameter, or (`viewers`) a column, when
+    one statement answers for many viewers at once (live events, execution/broadcast.py);
+    their ids are then the `viewers` parameter."""
+
+    def __init__(
+        self, viewer_kind: ViewerKind, weights: RankingWeights, *, viewer: Any = None
+    ) -> None:
+        self.viewer_kind = viewer_kind
+        self.weights = weights
+        self.many = viewer is not None
+        self.viewer: Any = viewer if viewer is not None else param("viewer", BIGINT)
+        self._habits: CTE | None = None
+        self._aliases = 0
+        # Writes the statement makes as it reads (a stored walk, a touched state): CTEs
+        # at the top of the statement, which Postgres runs whether or not it reads them.
+        self.side_effects: list[CTE] = []
+
+    def side_effect(self, cte: CTE) -> None:
+        self.side_effects.append(cte)
+
+    @property
+    def access(self) -> AccessKind:
+        return self.viewer_kind.access
+
+    def alias(self, table: Any) -> Any:
+        """A fresh alias: the same table appears at many depths of one statement, and a
+        subquery must never be correlated to an outer use of its table by accident."""
+        self._aliases += 1
+        return table.alias(f"{table.name[:2]}{self._aliases}")
+
+    def visible(self, row: Any) -> ColumnElement[bool]:
+        """Whether the viewer may see the contents row `row` (db/reads/access.py)."""
+        return content_visible(
+            self.access, row, visibilities=visibilities_param(), author=self.viewer
+        )
+
+    def habits(self) -> CTE:
+        """(user_id, tag_id, decayed): the viewer's (or viewers') decayed reactions per
+        tag, computed once per statement; join it with `habit_of`."""
+        if self._habits is None:
+            viewers = param("viewers", BIGINTS) if self.many else None
+            viewer = self.viewer
+
+            def who(reactions: Any) -> ColumnElement[bool]:
+                user: ColumnElement[Any] = reactions.c.user_id
+                return user == sa.any_(viewers) if viewers is not None else user == viewer
+
+            # MATERIALIZED: read once, not again for each row that looks a tag up in it.
+            self._habits = scoring.habits(who, now(), self.weights).prefix_with("MATERIALIZED")
+        return self._habits
+
+    def habit_of(self, habits: Any, tag_id: Any) -> ColumnElement[bool]:
+        """The condition that finds the viewer's habit of the tag `tag_id` in `habits`."""
+        return sa.and_(habits.c.tag_id == tag_id, habits.c.user_id == self.viewer)
+
+
+Expr = Callable[[Any, Build], ColumnElement[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    sql: Expr
+    # Depends on who asks: live fan-out groups subscribers by what such fields need.
+    personal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """How an object's related rows are found: `rows(parent, build)` gives the related
+    entity's row alias, what to select it from, the conditions, and (for lists) the
+    order; `many` says whether it is a list."""
+
+    entity: str
+    rows: Callable[[Any, Build], tuple[Any, Any, list[Any], list[Any]]]
+    many: bool = False
+    personal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    name: str
+    table: Any
+    fields: Mapping[str, Field]
+    relations: Mapping[str, Relation] = field(default_factory=dict)
+
+
+def _columns(table: Any, *, hidden: frozenset[str] = frozenset()) -> dict[str, Field]:
+    """Every column as a field of its own name; timestamps as the API writes them."""
+    found: dict[str, Field] = {}
+    for column in table.columns:
+        if column.name in hidden:
+            continue
+        found[column.name] = Field(_column(column.name, isinstance(column.type, sa.DateTime)))
+    return found
+
+
+def _column(name: str, timestamp: bool) -> Expr:
+    def sql(row: Any, _b: Build) -> ColumnElement[Any]:
+        value: ColumnElement[Any] = row.c[name]
+        return iso(value) if timestamp else value
+
+    return sql
+
+
+def _count(table: Any, condition: Callable[[Any, Any], Any]) -> Expr:
+    def sql(row: Any, b: Build) -> ColumnElement[Any]:
+        other = b.alias(table)
+        return (
+            sa.select(sa.func.count())
+            .select_from(other)
+            .where(condition(other, row))
+            .scalar_subquery()
+        )
+
+    return sql
+
+
+def _personal(signed_in: Expr, anonymous: ColumnElement[Any]) -> Field:
+    """A field that depends on who asks; anonymous viewers get `anonymous`."""
+
+    def sql(row: Any, b: Build) -> ColumnElement[Any]:
+        return signed_in(row, b) if b.viewer_kind.signed_in else anonymous
+
+    return Field(sql, personal=True)
+
+
+def _exists(table: Any, condition: Callable[[Any, Any, Any], Any]) -> Expr:
+    """Whether a row of `table` meets `condition(that row, this row, the viewer)`."""
+
+    def sql(row: Any, b: Build) -> ColumnElement[Any]:
+        other = b.alias(table)
+        return sa.exists(
+            sa.select(lit(1)).select_from(other).where(condition(other, row, b.viewer))
+        )
+
+    return sql
+
+
+def _email(row: Any, b: Build) -> ColumnElement[Any]:
+    # resolvers/policy.py can_see_email: the user themself, or an admin.
+    email: ColumnElement[Any] = row.c.email
+    if b.viewer_kind is ViewerKind.ADMIN:
+        return email
+    return sa.case((row.c.id == b.viewer, email), else_=sa.null())
+
+
+def _tag_affinity(row: Any, b: Build) -> ColumnElement[Any]:
+    ft = b.alias(FOLLOWED_TAGS)
+    weight = (
+        sa.select(ft.c.weight)
+        .where(ft.c.user_id == b.viewer, ft.c.tag_id == row.c.id)
+        .scalar_subquery()
+    )
+    habits = b.alias(b.habits())
+    decayed = sa.select(habits.c.decayed).where(b.habit_of(habits, row.c.id)).scalar_subquery()
+    return scoring.tag_affinity(weight, decayed, b.weights)
+
+
+def _tag_content_count(row: Any, b: Build) -> ColumnElement[Any]:
+    """Published content the viewer may see that carries the tag (an author's own drafts
+    are visible to them but do not count)."""
+    ct, c = b.alias(CONTENT_TAGS), b.alias(CONTENTS)
+    return (
+        sa.select(sa.func.count())
+        .select_from(ct.join(c, c.c.id == ct.c.content_id))
+        .where(ct.c.tag_id == row.c.id, c.c.status == lit("PUBLISHED"), b.visible(c))
+        .scalar_subquery()
+    )
+
+
+def _author(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    u = b.alias(USERS)
+    return u, u, [u.c.id == parent.c.author_id], []
+
+
+def _content_tags(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    """A content's tags, the viewer's favourites first (by tag affinity), then by name
+    as Python sorts it."""
+    ct, t = b.alias(CONTENT_TAGS), b.alias(TAGS)
+    by_name = t.c.name.collate("C")
+    source = ct.join(t, t.c.id == ct.c.tag_id)
+    if not b.viewer_kind.signed_in:
+        return t, source, [ct.c.content_id == parent.c.id], [by_name]
+    habits = b.alias(b.habits())
+    ft = b.alias(FOLLOWED_TAGS)
+    source = source.outerjoin(
+        ft, sa.and_(ft.c.user_id == b.viewer, ft.c.tag_id == t.c.id)
+    ).outerjoin(habits, b.habit_of(habits, t.c.id))
+    order = scoring.tag_affinity(ft.c.weight, habits.c.decayed, b.weights)
+    return t, source, [ct.c.content_id == parent.c.id], [order.desc(), by_name]
+
+
+def _visible_content(
+    parent_column: str,
+) -> Callable[[Any, Build], tuple[Any, Any, list[Any], list[Any]]]:
+    def rows(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+        c = b.alias(CONTENTS)
+        return c, c, [c.c.id == parent.c[parent_column], b.visible(c)], []
+
+    return rows
+
+
+def _user_by(parent_column: str) -> Callable[[Any, Build], tuple[Any, Any, list[Any], list[Any]]]:
+    def rows(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+        u = b.alias(USERS)
+        return u, u, [u.c.id == parent.c[parent_column]], []
+
+    return rows
+
+
+def _own_preferences(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    """Preferences describe a person's habits: only they see them (not even admins).
+    The preferences object is read off the user's own row."""
+    u = b.alias(USERS)
+    if not b.viewer_kind.signed_in:
+        return u, u, [sa.false()], []
+    return u, u, [u.c.id == parent.c.id, u.c.id == b.viewer], []
+
+
+def _followed_tags(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    ft, t = b.alias(FOLLOWED_TAGS), b.alias(TAGS)
+    source = ft.join(t, t.c.id == ft.c.tag_id)
+    return ft, source, [ft.c.user_id == parent.c.id], [ft.c.weight.desc(), t.c.name.collate("C")]
+
+
+def _muted_tags(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    mt, t = b.alias(MUTED_TAGS), b.alias(TAGS)
+    return (
+        t,
+        mt.join(t, t.c.id == mt.c.tag_id),
+        [mt.c.user_id == parent.c.id],
+        [t.c.name.collate("C")],
+    )
+
+
+def _muted_authors(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    ma, u = b.alias(MUTED_AUTHORS), b.alias(USERS)
+    return u, ma.join(u, u.c.id == ma.c.author_id), [ma.c.user_id == parent.c.id], [u.c.handle]
+
+
+def _tag_of_weight(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    t = b.alias(TAGS)
+    return t, t, [t.c.id == parent.c.tag_id], []
+
+
+def _saved(column: str) -> Expr:
+    def sql(row: Any, b: Build) -> ColumnElement[Any]:
+        p = b.alias(PREFERENCES)
+        return sa.select(p.c[column]).where(p.c.user_id == row.c.id).scalar_subquery()
+
+    return sql
+
+
+CONTENT = Entity(
+    "content",
+    CONTENTS,
+    {
+        **_columns(CONTENTS, hidden=frozenset({"search_vector"})),
+        "id": Field(lambda row, _b: global_id("Content", row.c.id)),
+        "viewer_has_reacted": _personal(
+            _exists(REACTIONS, lambda r, c, v: sa.and_(r.c.user_id == v, r.c.content_id == c.c.id)),
+            sa.false(),
+        ),
+    },
+    {
+        "author": Relation("user", _author),
+        "tags": Relation("tag", _content_tags, many=True, personal=True),
+    },
+)
+
+USER = Entity(
+    "user",
+    USERS,
+    {
+        **_columns(USERS, hidden=frozenset({"password_hash", "token_version", "email"})),
+        "id": Field(lambda row, _b: global_id("User", row.c.id)),
+        "email": Field(
+            lambda row, b: _email(row, b) if b.viewer_kind.signed_in else sa.null(), personal=True
+        ),
+        "follower_count": Field(_count(FOLLOWS, lambda f, u: f.c.followee_id == u.c.id)),
+        "following_count": Field(_count(FOLLOWS, lambda f, u: f.c.follower_id == u.c.id)),
+        "viewer_follows": _personal(
+            _exists(
+                FOLLOWS, lambda f, u, v: sa.and_(f.c.follower_id == v, f.c.followee_id == u.c.id)
+            ),
+            sa.false(),
+        ),
+    },
+    {"preferences": Relation("preferences", _own_preferences, personal=True)},
+)
+
+TAG = Entity(
+    "tag",
+    TAGS,
+    {
+        **_columns(TAGS),
+        "id": Field(lambda row, _b: global_id("Tag", row.c.id)),
+        "content_count": Field(_tag_content_count, personal=True),
+        "viewer_affinity": _personal(_tag_affinity, lit(0.0)),
+    },
+)
+
+NOTIFICATION = Entity(
+    "notification",
+    NOTIFICATIONS,
+    {
+        **_columns(NOTIFICATIONS),
+        "id": Field(lambda row, _b: global_id("Notification", row.c.id)),
+        "read": Field(lambda row, _b: row.c.read_at.is_not(None)),
+    },
+    {
+        "actor": Relation("user", _user_by("actor_id")),
+        "content": Relation("content", _visible_content("content_id"), personal=True),
+    },
+)
+
+# A user's preferences, read off their own users row (users who never saved any get
+# the defaults: every language, nothing followed or muted, updated when they joined).
+PREFERENCES_ENTITY = Entity(
+    "preferences",
+    USERS,
+    {
+        "languages": Field(
+            lambda row, b: sa.func.coalesce(_saved("languages")(row, b), sa.text("'{}'::text[]"))
+        ),
+        "updated_at": Field(
+            lambda row, b: iso(sa.func.coalesce(_saved("updated_at")(row, b), row.c.created_at))
+        ),
+    },
+    {
+        "followed_tags": Relation("tag_weight", _followed_tags, many=True),
+        "muted_tags": Relation("tag", _muted_tags, many=True),
+        "muted_authors": Relation("user", _muted_authors, many=True),
+    },
+)
+
+TAG_WEIGHT = Entity(
+    "tag_weight",
+    FOLLOWED_TAGS,
+    {"weight": Field(lambda row, _b: row.c.weight)},
+    {"tag": Relation("tag", _tag_of_weight)},
+)
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e for e in (CONTENT, USER, TAG, NOTIFICATION, PREFERENCES_ENTITY, TAG_WEIGHT)
+}
+
+
+def aggregate(obj_json: ColumnElement[Any], order: list[Any]) -> ColumnElement[Any]:
+    """json_agg of a list's objects in `order`; an empty list is [] (not null)."""
+    collected = (
+        sa.func.json_agg(aggregate_order_by(obj_json, *order))
+        if order
+        else sa.func.json_agg(obj_json)
+    )
+    return sa.func.coalesce(collected, sa.text("'[]'::json"))

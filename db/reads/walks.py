@@ -1,0 +1,662 @@
+"""Ranked lists that are walked page by page: the feed and search results.
+
+A first page ranks (the feed from the viewer's stored candidates and the shared popular
+items, docs/ranking.md; search from its matches) and, when the client reads cursors,
+stores the ranking as a walk in the same statement; later pages read their slice of the
+stored walk. So a walk never repeats an item and never skips one that ranked ahead of
+its cursor, whatever changes meanwhile; content hidden since is left out.
+
+Each page row is [position, score, reasons, item]: `reasons` are the facts the edge's
+reasons are worded from (resolvers/ranking.py), or null when nobody asked for them."""
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
+
+from db.reads import scoring
+from db.reads.fields import (
+    CONTENT_TAGS,
+    CONTENTS,
+    FOLLOWED_TAGS,
+    FOLLOWS,
+    MUTED_AUTHORS,
+    MUTED_TAGS,
+    PREFERENCES,
+    TAGS,
+    USERS,
+    Build,
+)
+from db.reads.shape import FeedStart, SearchStart, WalkPage
+from db.reads.sources import Rows, slot_param
+from db.reads.sql import INT, TEXT, iso, lit, now
+from db.tables import FeedEntry, FeedJob, FeedShared, FeedSnapshot, FeedState
+
+ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
+SHARED = FeedShared.__table__  # type: ignore[attr-defined]
+SNAPSHOTS = FeedSnapshot.__table__  # type: ignore[attr-defined]
+STATE = FeedState.__table__  # type: ignore[attr-defined]
+JOBS = FeedJob.__table__  # type: ignore[attr-defined]
+
+WALK_LIFETIME_SECONDS = 3600
+# Who may see the items of a shared list: anonymous viewers, or any member.
+SHARED_AUDIENCES = {"anonymous": ("PUBLIC",), "members": ("PUBLIC", "MEMBERS")}
+EMPTY_IDS: ColumnElement[Any] = sa.literal_column("'{}'::bigint[]")
+EMPTY_TEXTS: ColumnElement[Any] = sa.literal_column("'{}'::text[]")
+
+
+def _ago(seconds: float) -> ColumnElement[Any]:
+    return now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, lit(float(seconds)))
+
+
+def _content_columns(c: Any) -> list[Any]:
+    return [column for column in c.c if column.name != "search_vector"]
+
+
+def _published_visible(c: Any, b: Build) -> list[ColumnElement[bool]]:
+    return [c.c.status == lit("PUBLISHED"), b.visible(c)]
+
+
+def _tag_ids(content_id: Any, b: Build) -> ColumnElement[Any]:
+    ct = b.alias(CONTENT_TAGS)
+    found = sa.select(sa.func.array_agg(ct.c.tag_id)).where(ct.c.content_id == content_id)
+    return sa.func.coalesce(found.scalar_subquery(), EMPTY_IDS)
+
+
+# --- the shared list -------------------------------------------------------------------
+
+
+def shared_list(b: Build, audience: str, bucket: Any) -> CTE:
+    """The audience's popular and fresh items of this minute (`bucket`), ranked by what
+    every viewer's score shares. The first request of a minute ranks them (~10 ms) and
+    stores them for everyone; the feed worker usually did already. Two first requests
+    at once each use their own ranking; one of them is stored."""
+    w = b.weights
+    c = b.alias(CONTENTS)
+    window = sa.func.make_interval(0, 0, 0, lit(w.window_days))
+    recent = (
+        sa.select(c.c.id)
+        .where(
+            c.c.status == lit("PUBLISHED"), c.c.listed_at <= now(), c.c.listed_at > now() - window
+        )
+        .order_by(c.c.listed_at.desc())
+        .limit(lit(w.per_source_limit * 2))
+    )
+    p = b.alias(CONTENTS)
+    popular = (
+        sa.select(p.c.id)
+        .where(p.c.status == lit("PUBLISHED"), p.c.listed_at <= now())
+        .order_by(p.c.reaction_count.desc(), p.c.id.desc())
+        .limit(lit(w.per_source_limit))
+    )
+    candidates = sa.union(recent, popular).subquery(f"{audience}_candidates")
+    k = b.alias(CONTENTS)
+    score = scoring.shared_score(k.c.reaction_count, k.c.published_at, w, now())
+    stored = sa.exists(sa.select(lit(1)).select_from(SHARED).where(SHARED.c.bucket == bucket))
+    ranked = (
+        sa.select(
+            sa.func.row_number().over(order_by=[score.desc(), k.c.id.desc()]).label("position"),
+            k.c.id.label("content_id"),
+            k.c.author_id,
+            k.c.published_at,
+            k.c.language,
+            _tag_ids(k.c.id, b).label("tag_ids"),
+            k.c.reaction_count.label("reactions"),
+            score.label("score"),
+        )
+        .select_from(candidates.join(k, k.c.id == candidates.c.id))
+        .where(
+            k.c.status == lit("PUBLISHED"),
+            k.c.visibility.in_([lit(v) for v in SHARED_AUDIENCES[audience]]),
+            ~stored,
+        )
+        .order_by(score.desc(), k.c.id.desc())
+        .limit(lit(w.walk_size))
+        .cte(f"{audience}_ranked")
+    )
+    columns = [
+        "position",
+        "content_id",
+        "author_id",
+        "published_at",
+        "language",
+        "tag_ids",
+        "reactions",
+        "score",
+    ]
+    b.side_effect(
+        insert(SHARED)
+        .from_select(["bucket", *columns], sa.select(bucket, *(ranked.c[n] for n in columns)))
+        .on_conflict_do_nothing()
+        .cte(f"{audience}_stored")
+    )
+    existing = sa.select(*(SHARED.c[n] for n in columns)).where(SHARED.c.bucket == bucket)
+    return sa.union_all(existing, sa.select(*(ranked.c[n] for n in columns))).cte(
+        f"{audience}_shared"
+    )
+
+
+# --- reasons ---------------------------------------------------------------------------
+
+
+def reasons(
+    c: Any, b: Build, *, habit_tag_id: Any = None, habit_decayed: Any = None
+) -> ColumnElement[Any]:
+    """What an item's reasons are worded from: [the author's handle if the viewer follows
+    them, {tag: the viewer's weight}, the habit tag that counted, its learned affinity,
+    reactions, publication time]."""
+    reactions = c.c.reaction_count
+    published = iso(c.c.published_at)
+    if not b.viewer_kind.signed_in:
+        return sa.func.json_build_array(
+            sa.null(), sa.null(), sa.null(), lit(0.0), reactions, published
+        )
+    u, f = b.alias(USERS), b.alias(FOLLOWS)
+    followed = (
+        sa.select(u.c.handle)
+        .where(
+            u.c.id == c.c.author_id,
+            sa.exists(
+                sa.select(lit(1))
+                .select_from(f)
+                .where(f.c.follower_id == b.viewer, f.c.followee_id == c.c.author_id)
+            ),
+        )
+        .scalar_subquery()
+    )
+    ct, ft, t = b.alias(CONTENT_TAGS), b.alias(FOLLOWED_TAGS), b.alias(TAGS)
+    weights = (
+        sa.select(sa.func.json_object_agg(t.c.name, ft.c.weight))
+        .select_from(
+            ct.join(ft, sa.and_(ft.c.tag_id == ct.c.tag_id, ft.c.user_id == b.viewer)).join(
+                t, t.c.id == ct.c.tag_id
+            )
+        )
+        .where(ct.c.content_id == c.c.id)
+        .scalar_subquery()
+    )
+    if habit_tag_id is None:
+        return sa.func.json_build_array(
+            followed, weights, sa.null(), lit(0.0), reactions, published
+        )
+    h = b.alias(TAGS)
+    habit = sa.select(h.c.name).where(h.c.id == habit_tag_id).scalar_subquery()
+    learned = scoring.learned(sa.func.coalesce(habit_decayed, lit(0.0)), b.weights)
+    return sa.func.json_build_array(followed, weights, habit, learned, reactions, published)
+
+
+# --- the feed's first page ---------------------------------------------------------------
+
+
+def _languages(b: Build) -> ColumnElement[Any]:
+    """The viewer's languages; empty (every language) when they chose none."""
+    p = b.alias(PREFERENCES)
+    chosen = sa.select(p.c.languages).where(p.c.user_id == b.viewer).scalar_subquery()
+    return sa.func.coalesce(chosen, EMPTY_TEXTS)
+
+
+def _viewer_filters(row: Any, b: Build) -> list[ColumnElement[bool]]:
+    """What the viewer's preferences take out (docs/ranking.md: filtered, never ranked
+    low): their own content, muted tags and authors, languages they did not choose."""
+    mt, ma = b.alias(MUTED_TAGS), b.alias(MUTED_AUTHORS)
+    muted_tags = sa.select(sa.func.array_agg(mt.c.tag_id)).where(mt.c.user_id == b.viewer)
+    muted_authors = sa.select(sa.func.array_agg(ma.c.author_id)).where(ma.c.user_id == b.viewer)
+    languages = _languages(b)
+    return [
+        row.c.author_id != b.viewer,
+        ~row.c.tag_ids.op("&&", return_type=sa.Boolean)(
+            sa.func.coalesce(muted_tags.scalar_subquery(), EMPTY_IDS)
+        ),
+        ~(row.c.author_id == sa.any_(sa.func.coalesce(muted_authors.scalar_subquery(), EMPTY_IDS))),
+        sa.or_(sa.func.cardinality(languages) == lit(0), row.c.language == sa.any_(languages)),
+    ]
+
+
+_POOL = [
+    "content_id",
+    "author_id",
+    "published_at",
+    "language",
+    "tag_ids",
+    "affinity",
+    "reactions",
+    "habit_tag_id",
+    "habit_decayed",
+]
+
+
+def _pool(b: Build, slot: int) -> CTE:
+    """The viewer's stored candidates, and the top of the members' shared list that is
+    not among them (with no affinity: whatever the viewer has an affinity to reached
+    their stored feed when it was published or rebuilt)."""
+    mine = sa.select(*(ENTRIES.c[n] for n in _POOL)).where(ENTRIES.c.viewer_id == b.viewer)
+    shared = shared_list(b, "members", slot_param(slot, "bucket", TEXT))
+    e = b.alias(ENTRIES)
+    theirs = sa.select(
+        shared.c.content_id,
+        shared.c.author_id,
+        shared.c.published_at,
+        shared.c.language,
+        shared.c.tag_ids,
+        lit(0.0),
+        shared.c.reactions,
+        sa.null(),
+        lit(0.0),
+    ).where(
+        shared.c.position <= lit(b.weights.shared_candidates),
+        ~sa.exists(
+            sa.select(lit(1))
+            .select_from(e)
+            .where(e.c.viewer_id == b.viewer, e.c.content_id == shared.c.content_id)
+        ),
+    )
+    return sa.union_all(mine, theirs).cte(f"pool{slot}")
+
+
+def feed_start(source: FeedStart, b: Build) -> Rows:
+    if not source.signed_in:
+        return _shared_feed(source, b)
+    w = b.weights
+    slot = source.slot
+    pool = _pool(b, slot)
+    approx_score = pool.c.affinity + scoring.shared_score(
+        pool.c.reactions, pool.c.published_at, w, now()
+    )
+    order = [approx_score.desc(), pool.c.content_id.desc()]
+    approx = (
+        sa.select(
+            *pool.c,
+            approx_score.label("approx"),
+            sa.func.row_number().over(order_by=order).label("rank"),
+        )
+        .where(*_viewer_filters(pool, b))
+        .order_by(*order)
+        .limit(lit(w.walk_size))
+        .cte(f"approx{slot}")
+    )
+    # The best of them again with what changes by the second: live reactions, and
+    # whether the viewer may still see the item.
+    c = b.alias(CONTENTS)
+    live = approx.c.affinity + scoring.shared_score(
+        c.c.reaction_count, approx.c.published_at, w, now()
+    )
+    head = (
+        sa.select(
+            *_content_columns(c),
+            live.label("walk_score"),
+            sa.func.row_number()
+            .over(order_by=[live.desc(), approx.c.content_id.desc()])
+            .label("walk_position"),
+            approx.c.habit_tag_id.label("walk_habit_tag"),
+            approx.c.habit_decayed.label("walk_habit_decayed"),
+        )
+        .select_from(approx.join(c, c.c.id == approx.c.content_id))
+        .where(approx.c.rank <= slot_param(slot, "head", INT), *_published_visible(c, b))
+        .cte(f"head{slot}")
+    )
+    if source.store:
+        _store_walk(b, slot, head, approx)
+    _touch_state(b)
+    select = sa.select(head).order_by(head.c.walk_position).limit(slot_param(slot, "fetch", INT))
+    state = sa.select(
+        sa.and_(
+            ~STATE.c.stale,
+            STATE.c.built_at.is_not(None),
+            STATE.c.seen_at > _ago(w.inactive_days * 86400),
+        )
+    ).where(STATE.c.viewer_id == b.viewer)
+    return Rows(
+        select,
+        lambda page: [page.c.walk_position],
+        lambda page: [
+            page.c.walk_position,
+            page.c.walk_score,
+            reasons(
+                page, b, habit_tag_id=page.c.walk_habit_tag, habit_decayed=page.c.walk_habit_decayed
+            )
+            if source.reasons
+            else sa.null(),
+        ],
+        None,
+        extra=[("fresh", sa.func.coalesce(state.scalar_subquery(), sa.false()))],
+    )
+
+
+def _store_walk(b: Build, slot: int, head: CTE, approx: CTE) -> None:
+    """The walk: the live-scored head first, then the rest in their stored-score order."""
+    walk = sa.union_all(
+        sa.select(
+            head.c.id.label("content_id"),
+            head.c.walk_score.label("score"),
+            lit(0).label("part"),
+            head.c.walk_position.label("at"),
+        ),
+        sa.select(approx.c.content_id, approx.c.approx, lit(1), approx.c.rank).where(
+            approx.c.rank > slot_param(slot, "head", INT)
+        ),
+    ).subquery(f"walk{slot}")
+    order = [walk.c.part, walk.c.at]
+    b.side_effect(
+        insert(SNAPSHOTS)
+        .from_select(
+            ["id", "viewer_id", "content_ids", "scores"],
+            sa.select(
+                slot_param(slot, "walk", TEXT),
+                b.viewer,
+                sa.func.coalesce(
+                    sa.func.array_agg(aggregate_order_by(walk.c.content_id, *order)), EMPTY_IDS
+                ),
+                sa.func.coalesce(
+                    sa.func.array_agg(aggregate_order_by(walk.c.score, *order)),
+                    sa.literal_column("'{}'::float8[]"),
+                ),
+            ),
+        )
+        .cte(f"walk{slot}_stored")
+    )
+
+
+def _touch_state(b: Build) -> None:
+    """Reading the feed keeps the viewer active (to the hour: one write an hour at most),
+    and a feed older than refresh_hours is rebuilt in the background."""
+    w = b.weights
+    b.side_effect(
+        sa.update(STATE)
+        .where(STATE.c.viewer_id == b.viewer, STATE.c.seen_at < _ago(3600))
+        .values(seen_at=now())
+        .cte("seen")
+    )
+    old = sa.exists(
+        sa.select(lit(1)).where(
+            STATE.c.viewer_id == b.viewer, STATE.c.built_at < _ago(w.refresh_hours * 3600)
+        )
+    )
+    b.side_effect(
+        insert(JOBS)
+        .from_select(["kind", "target"], sa.select(lit("rebuild"), b.viewer).where(old))
+        .on_conflict_do_nothing()
+        .cte("refresh")
+    )
+
+
+def _shared_feed(source: FeedStart, b: Build) -> Rows:
+    """Anonymous viewers have no signals: their feed is the shared list itself, and its
+    bucket is their walk (nothing is stored per request)."""
+    slot = source.slot
+    shared = shared_list(b, "anonymous", slot_param(slot, "bucket", TEXT))
+    c = b.alias(CONTENTS)
+    select = (
+        sa.select(
+            *_content_columns(c),
+            shared.c.position.label("walk_position"),
+            shared.c.score.label("walk_score"),
+        )
+        .select_from(shared.join(c, c.c.id == shared.c.content_id))
+        .where(*_published_visible(c, b))
+        .order_by(shared.c.position)
+        .limit(slot_param(slot, "fetch", INT))
+    )
+    return Rows(
+        select,
+        lambda page: [page.c.walk_position],
+        lambda page: [
+            page.c.walk_position,
+            page.c.walk_score,
+            reasons(page, b) if source.reasons else sa.null(),
+        ],
+        None,
+    )
+
+
+# Search's totalCount counts at most this many matches (docs/ranking.md): an exact count
+# of a common word reads every match, and search ranks only the newest matches anyway.
+SEARCH_COUNT_LIMIT = 10_000
+
+
+def _habit_of(c: Any, b: Build) -> ColumnElement[Any]:
+    """The strongest habit among the item's tags that the viewer gave no weight."""
+    habits = b.alias(b.habits())
+    ct, ft = b.alias(CONTENT_TAGS), b.alias(FOLLOWED_TAGS)
+    weighted = sa.exists(
+        sa.select(lit(1))
+        .select_from(ft)
+        .where(ft.c.user_id == b.viewer, ft.c.tag_id == ct.c.tag_id)
+    )
+    return (
+        sa.select(sa.func.max(habits.c.decayed))
+        .select_from(ct.join(habits, b.habit_of(habits, ct.c.tag_id)))
+        .where(ct.c.content_id == c.c.id, ~weighted)
+        .scalar_subquery()
+    )
+
+
+def _tag_sum(c: Any, b: Build) -> ColumnElement[Any]:
+    ct, ft = b.alias(CONTENT_TAGS), b.alias(FOLLOWED_TAGS)
+    return (
+        sa.select(sa.func.sum(ft.c.weight))
+        .select_from(ct.join(ft, sa.and_(ft.c.tag_id == ct.c.tag_id, ft.c.user_id == b.viewer)))
+        .where(ct.c.content_id == c.c.id)
+        .scalar_subquery()
+    )
+
+
+def _follows_author(c: Any, b: Build) -> ColumnElement[Any]:
+    f = b.alias(FOLLOWS)
+    return sa.exists(
+        sa.select(lit(1))
+        .select_from(f)
+        .where(f.c.follower_id == b.viewer, f.c.followee_id == c.c.author_id)
+    )
+
+
+def _content_filters(c: Any, b: Build) -> list[ColumnElement[bool]]:
+    """`_viewer_filters` for contents rows (search keeps the viewer's own content)."""
+    ct, mt = b.alias(CONTENT_TAGS), b.alias(MUTED_TAGS)
+    muted_tag = sa.exists(
+        sa.select(lit(1))
+        .select_from(ct.join(mt, mt.c.tag_id == ct.c.tag_id))
+        .where(ct.c.content_id == c.c.id, mt.c.user_id == b.viewer)
+    )
+    ma = b.alias(MUTED_AUTHORS)
+    muted_author = sa.exists(
+        sa.select(lit(1))
+        .select_from(ma)
+        .where(ma.c.user_id == b.viewer, ma.c.author_id == c.c.author_id)
+    )
+    languages = _languages(b)
+    return [
+        ~muted_tag,
+        ~muted_author,
+        sa.or_(sa.func.cardinality(languages) == lit(0), c.c.language == sa.any_(languages)),
+    ]
+
+
+def search_query(slot: int) -> ColumnElement[Any]:
+    """The query parsed by each language's configuration (migration 0003), so stemmed
+    words match in each; NULL (matching nothing) when it has no lexeme at all."""
+    return sa.func.gateway_search_tsquery(slot_param(slot, "query", TEXT))
+
+
+def search_start(source: SearchStart, b: Build) -> Rows:
+    """The best walk_size of the newest per_source_limit x 8 matches: relevance scaled by
+    the viewer's affinity to the item, under the feed's access rules and filters. For a
+    rare term Postgres reads the GIN index; for a common one it walks the newest-first
+    index and stops early (the statement runs with custom plans: db/read_pool.py)."""
+    w = b.weights
+    slot = source.slot
+    query = search_query(slot)
+    m = b.alias(CONTENTS)
+    matches = (
+        sa.select(m.c.id, sa.func.ts_rank_cd(m.c.search_vector, query, lit(32)).label("relevance"))
+        .where(
+            m.c.search_vector.op("@@")(query),
+            m.c.status == lit("PUBLISHED"),
+            m.c.listed_at <= now(),
+        )
+        .order_by(m.c.listed_at.desc(), m.c.id.desc())
+        .limit(lit(w.per_source_limit * 8))
+        .cte(f"matches{slot}")
+    )
+    c = b.alias(CONTENTS)
+    if b.viewer_kind.signed_in:
+        affinity = (
+            sa.func.coalesce(_tag_sum(c, b), lit(0.0))
+            + scoring.learned(sa.func.coalesce(_habit_of(c, b), lit(0.0)), w)
+            + sa.case((_follows_author(c, b), lit(0.5)), else_=lit(0.0))
+        )
+        clamped = sa.func.greatest(lit(-1.0), sa.func.least(lit(1.0), affinity))
+        score = matches.c.relevance * (lit(1.0) + lit(w.search_affinity) * clamped)
+        filters = _content_filters(c, b)
+    else:
+        score, filters = matches.c.relevance * lit(1.0), []
+    order = [score.desc(), c.c.id.desc()]
+    ranked = (
+        sa.select(
+            *_content_columns(c),
+            score.label("walk_score"),
+            sa.func.row_number().over(order_by=order).label("walk_position"),
+        )
+        .select_from(matches.join(c, c.c.id == matches.c.id))
+        .where(*_published_visible(c, b), *filters)
+        .order_by(*order)
+        .limit(lit(w.walk_size))
+        .cte(f"ranked{slot}")
+    )
+    if source.store:
+        by_rank = [ranked.c.walk_position]
+        b.side_effect(
+            insert(SNAPSHOTS)
+            .from_select(
+                ["id", "viewer_id", "content_ids", "scores"],
+                sa.select(
+                    slot_param(slot, "walk", TEXT),
+                    b.viewer,
+                    sa.func.coalesce(
+                        sa.func.array_agg(aggregate_order_by(ranked.c.id, *by_rank)), EMPTY_IDS
+                    ),
+                    sa.func.coalesce(
+                        sa.func.array_agg(aggregate_order_by(ranked.c.walk_score, *by_rank)),
+                        sa.literal_column("'{}'::float8[]"),
+                    ),
+                ),
+            )
+            .cte(f"ranked{slot}_stored")
+        )
+    select = (
+        sa.select(ranked).order_by(ranked.c.walk_position).limit(slot_param(slot, "fetch", INT))
+    )
+    return Rows(
+        select,
+        lambda page: [page.c.walk_position],
+        lambda page: [page.c.walk_position, page.c.walk_score, sa.null()],
+        search_count(slot, b) if source.count else None,
+    )
+
+
+def search_count(slot: int, b: Build) -> Any:
+    """How many matches the viewer may see, counting at most SEARCH_COUNT_LIMIT."""
+    c = b.alias(CONTENTS)
+    filters = _content_filters(c, b) if b.viewer_kind.signed_in else []
+    visible = (
+        sa.select(lit(1))
+        .where(
+            c.c.search_vector.op("@@")(search_query(slot)),
+            c.c.listed_at <= now(),
+            *_published_visible(c, b),
+            *filters,
+        )
+        .limit(lit(SEARCH_COUNT_LIMIT))
+        .subquery(f"counted{slot}")
+    )
+    return sa.select(sa.func.count()).select_from(visible)
+
+
+# --- later pages -------------------------------------------------------------------------
+
+
+def walk_page(source: WalkPage, b: Build) -> Rows:
+    """The page of a stored walk after the position `after`, skipping what the viewer may
+    no longer see. `found` says whether the walk still exists (walks last an hour) and is
+    the viewer's."""
+    slot = source.slot
+    walk_id = slot_param(slot, "walk", TEXT)
+    after = slot_param(slot, "after", INT)
+    c = b.alias(CONTENTS)
+    if source.shared:
+        s = b.alias(SHARED)
+        select = (
+            sa.select(
+                *_content_columns(c),
+                s.c.position.label("walk_position"),
+                s.c.score.label("walk_score"),
+            )
+            .select_from(s.join(c, c.c.id == s.c.content_id))
+            .where(s.c.bucket == walk_id, s.c.position > after, *_published_visible(c, b))
+        )
+        found: Any = sa.exists(
+            sa.select(lit(1)).select_from(SHARED).where(SHARED.c.bucket == walk_id)
+        )
+        habit: tuple[Any, Any] | None = None
+    else:
+        stored = (
+            sa.select(SNAPSHOTS.c.content_ids, SNAPSHOTS.c.scores)
+            .where(
+                SNAPSHOTS.c.id == walk_id,
+                SNAPSHOTS.c.viewer_id.is_not_distinct_from(b.viewer),
+                SNAPSHOTS.c.created_at >= _ago(WALK_LIFETIME_SECONDS),
+            )
+            .cte(f"stored{slot}")
+        )
+        items = (
+            sa.func.unnest(stored.c.content_ids, stored.c.scores)
+            .table_valued("content_id", "score", with_ordinality="position")
+            .render_derived(name=f"items{slot}")
+        )
+        e = b.alias(ENTRIES)
+        source_rows = stored.join(items, sa.true()).join(c, c.c.id == items.c.content_id)
+        columns = [
+            *_content_columns(c),
+            items.c.position.label("walk_position"),
+            items.c.score.label("walk_score"),
+        ]
+        if source.feed and b.viewer_kind.signed_in:
+            source_rows = source_rows.outerjoin(
+                e, sa.and_(e.c.viewer_id == b.viewer, e.c.content_id == c.c.id)
+            )
+            columns += [
+                e.c.habit_tag_id.label("walk_habit_tag"),
+                e.c.habit_decayed.label("walk_habit_decayed"),
+            ]
+            habit = (None, None)
+        else:
+            habit = None
+        select = (
+            sa.select(*columns)
+            .select_from(source_rows)
+            .where(items.c.position > after, *_published_visible(c, b))
+        )
+        found = sa.exists(sa.select(lit(1)).select_from(stored))
+    select = select.order_by(sa.literal_column("walk_position")).limit(
+        slot_param(slot, "fetch", INT)
+    )
+
+    def keys(page: Any) -> list[Any]:
+        if not source.reasons:
+            explained: Any = sa.null()
+        elif habit is not None:
+            explained = reasons(
+                page, b, habit_tag_id=page.c.walk_habit_tag, habit_decayed=page.c.walk_habit_decayed
+            )
+        else:
+            explained = reasons(page, b)
+        return [page.c.walk_position, page.c.walk_score, explained]
+
+    return Rows(
+        select,
+        lambda page: [page.c.walk_position],
+        keys,
+        search_count(slot, b) if source.search_count else None,
+        extra=[("found", found)],
+    )
