@@ -28,7 +28,7 @@ from db.notify import Closed, EventBus, Overflow
 from db.reads.shape import ViewerKind
 from execution.binding import viewer_kind
 from execution.executor import Executor, Payloads
-from execution.plan import ObjectPlan
+from execution.plan import ObjectPlan, variables_of
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated, require_viewer_id
@@ -261,13 +261,13 @@ class Broadcaster:
         raw = info._raw_info
         document = (print_ast(raw.operation), tuple(print_ast(f) for f in raw.fragments.values()))
         plan, _ = self.executor.planner.object(
-            type_name, list(raw.field_nodes), raw.fragments, raw.variable_values
+            type_name, list(raw.field_nodes), raw.fragments, variables_of(raw)
         )
         return Member(
             info.context,
             plan,
             document,
-            raw.variable_values,
+            variables_of(raw),
             raw.path.key,
             outlet.get(),
             wanted,

@@ -36,6 +36,7 @@ from execution.plan import (
     beyond_audience,
     directive_variables,
     uses_audience,
+    variables_of,
 )
 from resolvers.context import Context
 from resolvers.viewer import Viewer
@@ -182,11 +183,11 @@ class Executor:
         """The value of the root field `info` resolves, compiled from its selection."""
         raw = info._raw_info
         root, _ = self.planner.field(
-            raw.parent_type, list(raw.field_nodes), raw.fragments, raw.variable_values
+            raw.parent_type, list(raw.field_nodes), raw.fragments, variables_of(raw)
         )
         plan = OperationPlan((root,), 0)
         ctx: Context = info.context
-        answer = await self._operation(plan, raw.variable_values, ctx)
+        answer = await self._operation(plan, variables_of(raw), ctx)
         if answer.errors:
             raise answer.errors[0].original_error or answer.errors[0]
         assert answer.data is not None
@@ -201,12 +202,12 @@ class Executor:
         (what a mutation returns), as `viewer` (the context's viewer by default) sees it."""
         raw = info._raw_info
         plan, slots = self.planner.object(
-            type_name, list(raw.field_nodes), raw.fragments, raw.variable_values
+            type_name, list(raw.field_nodes), raw.fragments, variables_of(raw)
         )
         ctx: Context = info.context
         if viewer is not None and viewer != ctx.viewer:
             ctx = replace(ctx, viewer=viewer)
-        value = await self._entity(plan, slots, pk, raw.variable_values, ctx)
+        value = await self._entity(plan, slots, pk, variables_of(raw), ctx)
         from schema.compiled import adapt
 
         return adapt(value, raw.return_type)

@@ -58,6 +58,13 @@ LOOKUPS = {"node", "content", "user", "viewer"}
 NODE_TYPES = ("Content", "User", "Tag", "Notification")
 
 
+def variables_of(info: Any) -> VariableValues:
+    """The operation's coerced variables as graphql-core's execution holds them (its
+    subscriptions hand resolvers a plain dict instead)."""
+    found = info.variable_values
+    return found if isinstance(found, VariableValues) else VariableValues({}, dict(found))
+
+
 class NotPlanned(Exception):
     """Something in the document has no SQL to serve it."""
 
