@@ -113,6 +113,19 @@ class Content(SQLModel, table=True):
             nullable=False,
         ),
     )
+    # Minutes to read the body at 230 words a minute, rounded up; at least 1.
+    reading_time_minutes: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.Computed(
+                "greatest(1, ceil(coalesce(array_length("
+                "regexp_split_to_array(btrim(body), '\\s+'), 1), 0) / 230.0))::integer",
+                persisted=True,
+            ),
+            nullable=False,
+        ),
+    )
     search_vector: str | None = Field(
         default=None,
         sa_column=sa.Column(

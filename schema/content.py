@@ -33,6 +33,9 @@ class Content(Node):
     author: Annotated["User", strawberry.lazy("schema.users")] = field()
     tags: list[Tag] = field("Ordered by the viewer's affinity, highest first, then by name.")
     reaction_count: int = field()
+    reading_time_minutes: int = field(
+        "Minutes a reader needs for the body at 230 words a minute, rounded up; at least 1."
+    )
     viewer_has_reacted: bool = field("False for anonymous viewers.")
     created_at: datetime = field()
     updated_at: datetime = field()

@@ -186,3 +186,14 @@ async def test_a_variable_of_the_wrong_type_is_bad_user_input(gql) -> None:
     (error,) = result.errors
     assert error.extensions["code"] == "BAD_USER_INPUT"
     assert "$n" in error.message and "Int cannot represent" in error.message
+
+
+async def test_reading_time_rounds_words_up_to_whole_minutes(db, gql) -> None:
+    author = await make_user(db)
+    for words in (1, 230, 231, 461):
+        await make_content(db, author, title=f"{words} words", body=" ".join(["word"] * words))
+    data = await gql.data("{ contents(first: 10) { edges { node { title readingTimeMinutes } } } }")
+    minutes = {
+        e["node"]["title"]: e["node"]["readingTimeMinutes"] for e in data["contents"]["edges"]
+    }
+    assert minutes == {"1 words": 1, "230 words": 1, "231 words": 2, "461 words": 3}
