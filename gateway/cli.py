@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, migrate, seed, schema, create-admin."""
+"""The `gateway` command: serve, migrate, seed, schema, create-admin, rebuild-feeds."""
 
 import argparse
 import asyncio
@@ -204,6 +204,49 @@ def create_admin_command(args: argparse.Namespace) -> None:
     print(f"created admin @{created}", file=sys.stderr)
 
 
+async def _rebuild_feeds(
+    settings: Settings, handles: list[str], everyone: bool, concurrency: int
+) -> int:
+    import sqlalchemy as sa
+
+    from db.feed.rebuild import rebuild_all, viewers
+    from db.reads.fields import USERS
+    from db.session import Database, create_engine
+    from gateway.progress import ProgressBar
+
+    db = Database(create_engine(settings.database_url or "", pool_size=concurrency))
+    try:
+        if handles:
+            async with db.session() as session:
+                found = await (await session.connection()).execute(
+                    sa.select(USERS.c.handle, USERS.c.id).where(USERS.c.handle.in_(handles))
+                )
+                ids: dict[str, int] = dict(found.tuples().all())
+            missing = sorted(set(handles) - set(ids))
+            if missing:
+                raise SystemExit(f"error: no user @{missing[0]}")
+            chosen = [ids[h] for h in handles]
+        else:
+            chosen = await viewers(db, stored_only=not everyone)
+        bar = ProgressBar()
+        kept = await rebuild_all(
+            db, chosen, settings.ranking.weights(), concurrency=concurrency, progress=bar
+        )
+        bar.close()
+        return kept
+    finally:
+        await db.dispose()
+
+
+def rebuild_feeds_command(args: argparse.Namespace) -> None:
+    if not args.viewer and not args.all and not args.stored:
+        raise SystemExit("error: name viewers with --viewer, or choose --stored or --all")
+    settings, _ = _resolve(Settings())
+    handles = [h.strip().lstrip("@").lower() for h in args.viewer or []]
+    kept = asyncio.run(_rebuild_feeds(settings, handles, args.all, args.concurrency))
+    print(f"rebuilt feeds keep {kept:,} candidates in all", file=sys.stderr)
+
+
 def schema_command(args: argparse.Namespace) -> None:
     from schema import build_schema
 
@@ -247,6 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     seed_parser.set_defaults(run=seed_command)
 
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=schema_command)
+
+    feeds_parser = commands.add_parser(
+        "rebuild-feeds",
+        help="rebuild stored feeds now (docs/ranking.md): after changing GATEWAY_RANK_*, or "
+        "to build every user's ahead of their first visit",
+    )
+    feeds_parser.add_argument("--viewer", action="append", help="a handle; repeat for more")
+    feeds_parser.add_argument(
+        "--stored", action="store_true", help="every viewer who has a stored feed"
+    )
+    feeds_parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every user (each counts as active for GATEWAY_RANK_INACTIVE_DAYS from now)",
+    )
+    feeds_parser.add_argument("--concurrency", type=int, default=2)
+    feeds_parser.set_defaults(run=rebuild_feeds_command)
 
     admin_parser = commands.add_parser(
         "create-admin",

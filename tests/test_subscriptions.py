@@ -403,3 +403,22 @@ async def test_a_personal_document_is_answered_for_its_own_viewer(cluster) -> No
     finally:
         await own.close()
         await other.close()
+
+
+async def test_a_publication_reaches_followers_first_pages_through_the_workers(cluster) -> None:
+    """Fan-out runs in the serving processes' feed workers, after the publish commits."""
+    a, b, _ = cluster
+    author_handle, author = register(b)
+    _, reader = register(a)
+    a.graphql("mutation($h: String!) { follow(handle: $h) { id } }", {"h": author_handle}, reader)
+    feed = "{ feed(first: 5) { edges { score reasons node { id title } } } }"
+    a.graphql(feed, None, reader)  # the reader's feed is built on their first visit
+    created = await asyncio.to_thread(publish, b, author, "hot off the press")
+    deadline = time.monotonic() + 10
+    while True:
+        edges = a.graphql(feed, None, reader)["feed"]["edges"]
+        if edges and edges[0]["node"]["id"] == created and edges[0]["score"] > 1.5:
+            break
+        assert time.monotonic() < deadline, edges
+        await asyncio.sleep(0.1)
+    assert edges[0]["reasons"][0] == f"you follow @{author_handle}"

@@ -5,6 +5,8 @@ the formula, the best `feed_cap` kept. A first visit, a changed follow or prefer
 return after `inactive_days`, or (in the background) a reaction or an old feed rebuilds;
 ~100-200 ms for a viewer who follows hundreds (docs/performance.md)."""
 
+import asyncio
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from db.reads.fields import (
     MUTED_AUTHORS,
     MUTED_TAGS,
     PREFERENCES,
+    USERS,
 )
 from db.reads.sql import BIGINT, TIMESTAMP, lit, param
 from db.reads.walks import EMPTY_IDS, EMPTY_TEXTS, ENTRIES, STATE
@@ -250,3 +253,36 @@ async def rebuild(db: Database, viewer_id: int, weights: RankingWeights) -> int:
         kept = (await connection.execute(rebuild_statement(weights), values)).scalar_one()
         await session.commit()
     return int(kept)
+
+
+async def viewers(db: Database, *, stored_only: bool) -> list[int]:
+    """Every user, or (`stored_only`) those who have a stored feed, by id."""
+    table = STATE.c.viewer_id if stored_only else USERS.c.id
+    async with db.session() as session:
+        rows = await (await session.connection()).execute(sa.select(table).order_by(table))
+        return [int(row[0]) for row in rows]
+
+
+async def rebuild_all(
+    db: Database,
+    viewer_ids: Sequence[int],
+    weights: RankingWeights,
+    *,
+    concurrency: int = 2,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> int:
+    """Rebuilds each viewer's feed, `concurrency` at a time; how many candidates they
+    keep in all."""
+    gate = asyncio.Semaphore(concurrency)
+    done = kept = 0
+
+    async def one(viewer_id: int) -> None:
+        nonlocal done, kept
+        async with gate:
+            kept += await rebuild(db, viewer_id, weights)
+        done += 1
+        if progress is not None:
+            progress("feeds", done, len(viewer_ids))
+
+    await asyncio.gather(*(one(v) for v in viewer_ids))
+    return kept
