@@ -1,19 +1,17 @@
-"""Latency of the ranked feed and full-text search on seeded data at production scale.
+"""The stored feed at production scale: how long rebuilding a viewer's feed takes, what
+a first page and a search cost in process, what a publication by an author with many
+followers costs the author and how soon it reaches their followers' feeds, and how much
+the stored feeds take.
 
-    python -m bench.feed --users 100000 --contents 1000000 --requests 200
+    python -m bench.feed --users 100000 --contents 1000000
+    python -m bench.feed --followers 10000 --publishes 30 --all-feeds
 
 Keeps an embedded Postgres in --data-dir (default .bench-data/ in the repository) and
-seeds it only when its database is empty, so only the first run pays for the seed.
-Requests run one at a time through the real GraphQL schema with a real context and
-pooled engine, so the figures are latencies, not throughput. Prints p50/p90/p99/max
-and SQL statements per request, the same statements executed alone (database time
-without GraphQL and Python), EXPLAIN (ANALYZE, BUFFERS) of the feed and search
-statements, the process's peak RSS and the Postgres settings in effect.
-
-    python -m bench.feed --set random_page_cost=1.1
-
-measures the same with a Postgres setting changed for the run (ALTER DATABASE ... SET,
-reset afterwards), to try a setting without changing the code under test.
+seeds it only when its database is empty. Requests run one at a time through the real
+schema and executor with the gateway's pools (latency, not throughput: bench.http
+measures that over HTTP). --all-feeds builds every user's feed first (as `gateway
+rebuild-feeds --all` does, with a progress bar) so the storage figure is for every one
+of them.
 """
 
 import argparse
@@ -21,64 +19,59 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from db.queries.feed import (
-    FeedWeights,
-    count_search,
-    feed_statement,
-    plan_for_values,
-    search_statement,
-)
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement, Executable
-from strawberry import Schema
+from graphql import parse
+from graphql.utilities import get_operation_ast
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.common import (
     DEFAULT_DATA_DIR,
-    REPO_ROOT,
     Latency,
     database_name,
-    database_settings,
     peak_rss_mib,
     prepare_database,
     progress,
-    source_digest,
     today_midnight_utc,
 )
 from db.embedded import EmbeddedPostgres
+from db.feed.rebuild import rebuild, rebuild_all
+from db.ranking import RankingWeights
+from db.read_pool import ReadPool
+from db.reads.walks import STATE
 from db.seed import SeedPlan
 from db.session import Database, StatementCounter, create_engine
+from execution.executor import Executor
+from execution.extension import WholeQueries
 from gateway.auth import Passwords, Tokens
 from gateway.errors import ClassifyErrors
-from resolvers import policy
-from resolvers.context import create_context
+from gateway.feed_worker import FeedWorker
+from gateway.progress import ProgressBar
+from resolvers.context import Context
 from resolvers.cursors import CursorCodec
-from resolvers.feed import feed_weights
-from resolvers.ranking import RankingWeights
-from resolvers.search import COUNT_LIMIT
 from resolvers.viewer import Viewer
 from schema import build_schema
 
 SECRET = "bench-secret-not-for-production-0123456789"
-QUERIES = REPO_ROOT / "db" / "queries" / "feed.py"
 PAGE = 20
+WEIGHTS = RankingWeights()
 
-FEED = """query($first: Int!, $after: String) {
+FEED = """query($first: Int!) {
+  feed(first: $first) {
+    edges { node { id title publishedAt reactionCount viewerHasReacted author { id handle displayName } tags { id name } } }
+    pageInfo { hasNextPage }
+  }
+}"""
+FEED_WALK = """query($first: Int!, $after: String) {
   feed(first: $first, after: $after) {
-    edges { score reasons node { id title author { handle } tags { name } reactionCount viewerHasReacted } }
+    edges { cursor score reasons node { id title author { handle } tags { name } reactionCount viewerHasReacted } }
     pageInfo { endCursor }
   }
 }"""
-
 SEARCH = """query($query: String!, $first: Int!, $count: Boolean!) {
   search(query: $query, first: $first) {
     totalCount @include(if: $count)
@@ -86,12 +79,15 @@ SEARCH = """query($query: String!, $first: Int!, $count: Boolean!) {
     pageInfo { endCursor }
   }
 }"""
+CREATE = """mutation($title: String!) {
+  createContent(input: {title: $title, body: "A note for the benchmark.", tags: ["python"]}) { id } }"""
+PUBLISH = "mutation($id: ID!) { publishContent(id: $id) { id status } }"
 
 # From rare to very common in the seeded text (db/seed/words.py, texts.py): tag names
 # appear in titles and bodies through their labels, and the head of the tag list
 # dominates; "team" is in many English sentence parts.
 SEARCH_QUERIES = ('"time zones"', "ocaml", "kubernetes", "python", "team")
-EXPLAINED_QUERIES = ("ocaml", "python", "team")
+AUTHOR_HANDLE = "bench_author"
 
 # The benchmark viewer: a heavy but plausible account. Weights in (0, 1], popular
 # tags among them, so every candidate source of the feed returns its full share.
@@ -267,41 +263,6 @@ class Outcome:
     statements: list[str]
 
 
-class RequestFailed(Exception):
-    """A GraphQL response with errors: the gateway answered, but not with data."""
-
-
-class Client:
-    """Executes documents as the gateway does: the real schema, a fresh context (and so
-    fresh DataLoaders) per request, the gateway's pooled engine."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.db = Database(engine)
-        self.schema: Schema = build_schema(extensions=[ClassifyErrors])
-        self.cursors = CursorCodec(SECRET)
-        # Nothing here logs in; cheap parameters keep the decoy hash from costing a second.
-        self.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        self.tokens = Tokens(SECRET, timedelta(hours=1))
-
-    async def execute(self, document: str, variables: dict[str, Any], viewer: Viewer) -> Outcome:
-        context = create_context(
-            db=self.db,
-            viewer=viewer,
-            cursors=self.cursors,
-            passwords=self.passwords,
-            tokens=self.tokens,
-        )
-        with StatementCounter(self.engine) as counter:
-            result = await self.schema.execute(
-                document, variable_values=variables, context_value=context
-            )
-        if result.errors:
-            codes = {(e.extensions or {}).get("code", e.message) for e in result.errors}
-            raise RequestFailed(", ".join(sorted(str(c) for c in codes)))
-        return Outcome(result.data, list(counter.statements))
-
-
 @dataclass(frozen=True, slots=True)
 class Scale:
     requests: int
@@ -356,242 +317,48 @@ async def collect(
     return outcomes
 
 
-async def bench_feed(client: Client, viewer: Viewer, scale: Scale) -> list[Series]:
-    def first_page() -> Awaitable[Outcome]:
-        return client.execute(FEED, {"first": PAGE, "after": None}, viewer)
-
-    progress("feed: signed-in first pages")
-    first = Series("feed, signed in, first page (new walk)")
-    outcomes = await collect(first, first_page, scale.requests, scale)
-
-    # Each continues a different walk of the first pages above, as real clients would.
-    cursors = [o.data["feed"]["pageInfo"]["endCursor"] for o in outcomes]
-    progress("feed: signed-in next pages")
-    following = Series("feed, signed in, next page (snapshot)")
-    position = 0
-
-    def next_page() -> Awaitable[Outcome]:
-        nonlocal position
-        cursor = cursors[position % len(cursors)]
-        position += 1
-        return client.execute(FEED, {"first": PAGE, "after": cursor}, viewer)
-
-    if cursors:
-        await collect(following, next_page, scale.requests, scale)
-    return [first, following]
+class RequestFailed(Exception):
+    """A GraphQL response with errors: the gateway answered, but not with data."""
 
 
-async def bench_anonymous(client: Client, scale: Scale) -> list[Series]:
-    anonymous = Viewer.anonymous()
+class Client:
+    """Executes documents as the gateway does: the real schema with its extensions, the
+    executor, the gateway's pools (a read pool beside the write engine)."""
 
-    def first_page() -> Awaitable[Outcome]:
-        return client.execute(FEED, {"first": PAGE, "after": None}, anonymous)
-
-    async def drop_shared_snapshots() -> None:
-        async with client.engine.begin() as conn:
-            await conn.execute(
-                sa.text("DELETE FROM feed_snapshots WHERE id LIKE 'feed-anonymous-%'")
-            )
-
-    progress("feed: anonymous first pages")
-    # Anonymous first pages share one snapshot per minute: a request that had to rank
-    # (and so stored the snapshot) is a miss, the rest are hits.
-    await drop_shared_snapshots()
-    shared = Series("all")
-    outcomes = await collect(shared, first_page, scale.requests, replace(scale, warmup=0))
-    miss = Series("feed, anonymous, first page: shared-snapshot miss")
-    hit = Series("feed, anonymous, first page: shared-snapshot hit")
-    for seconds, count, outcome in zip(shared.seconds, shared.statements, outcomes, strict=True):
-        ranked = any("INSERT INTO feed_snapshots" in s for s in outcome.statements)
-        (miss if ranked else hit).add(seconds, count)
-
-    # Misses happen about once a minute; forcing one per request gives them a real
-    # distribution. The delete runs before the clock starts.
-    progress("feed: anonymous first pages, shared snapshot dropped before each")
-    forced = Series("feed, anonymous, first page: forced miss")
-    await collect(forced, first_page, scale.requests, scale, before=drop_shared_snapshots)
-    return [miss, hit, forced]
-
-
-async def bench_search(
-    client: Client, viewer: Viewer, scale: Scale
-) -> tuple[list[Series], dict[str, int]]:
-    results: list[Series] = []
-    totals: dict[str, int] = {}
-    for query in SEARCH_QUERIES:
-        for count in (False, True):
-            variables = {"query": query, "first": PAGE, "count": count}
-
-            def run(variables: dict[str, Any] = variables) -> Awaitable[Outcome]:
-                return client.execute(SEARCH, variables, viewer)
-
-            series = Series(f"search {query}" + (" + totalCount" if count else ""))
-            progress(series.label)
-            outcomes = await collect(series, run, scale.search_requests, scale)
-            results.append(series)
-            if count and outcomes:
-                totals[query] = outcomes[-1].data["search"]["totalCount"]
-    return results, totals
-
-
-# --- the statements alone -----------------------------------------------------------
-
-
-def weights() -> FeedWeights:
-    return feed_weights(RankingWeights())
-
-
-def feed_call(viewer: Viewer) -> tuple[Any, dict[str, Any]]:
-    return feed_statement(
-        viewer_id=viewer.id,
-        access=policy.content_filter(viewer),
-        now=datetime.now(UTC),
-        weights=weights(),
-    )
-
-
-def search_call(viewer: Viewer, query: str) -> tuple[Any, dict[str, Any]]:
-    return search_statement(
-        query=query,
-        viewer_id=viewer.id,
-        access=policy.content_filter(viewer),
-        now=datetime.now(UTC),
-        weights=weights(),
-    )
-
-
-def unbounded_engine(url: str) -> AsyncEngine:
-    """For the statements alone and EXPLAIN: without the gateway's 30 s command
-    timeout, so a statement slower than that is measured rather than cut off."""
-    return create_async_engine(url, pool_size=2, connect_args={"command_timeout": None})
-
-
-async def time_statement(
-    engine: AsyncEngine,
-    label: str,
-    make: Callable[[], tuple[Any, dict[str, Any]]],
-    n: int,
-    scale: Scale,
-) -> Series:
-    series = Series(label)
-    async with engine.connect() as conn:
-
-        async def run() -> Outcome:
-            # Built per run, like the resolvers do, so `now` moves on.
-            statement, params = make()
-            await plan_for_values(conn)
-            rows = (await conn.execute(statement, params)).all()
-            return Outcome(rows, ["statement"])
-
-        await collect(series, run, n, scale)
-    return series
-
-
-async def time_count(engine: AsyncEngine, viewer: Viewer, query: str, scale: Scale) -> Series:
-    series = Series(f"SQL count_search {query}")
-    db = Database(engine)
-
-    async def run() -> Outcome:
-        async with db.session() as session:
-            total = await count_search(
-                session,
-                query=query,
-                viewer_id=viewer.id,
-                access=policy.content_filter(viewer),
-                now=datetime.now(UTC),
-                limit=COUNT_LIMIT,
-            )
-        return Outcome(total, ["statement"])
-
-    await collect(series, run, scale.search_requests, scale)
-    return series
-
-
-async def bench_sql(engine: AsyncEngine, viewer: Viewer, scale: Scale) -> list[Series]:
-    anonymous = Viewer.anonymous()
-    progress("statements alone: feed")
-    results = [
-        await time_statement(
-            engine,
-            "SQL feed_statement, signed in",
-            lambda: feed_call(viewer),
-            scale.requests,
-            scale,
-        ),
-        await time_statement(
-            engine,
-            "SQL feed_statement, anonymous",
-            lambda: feed_call(anonymous),
-            scale.requests,
-            scale,
-        ),
-    ]
-    for query in SEARCH_QUERIES:
-        progress(f"statements alone: search {query}")
-
-        def make(query: str = query) -> tuple[Any, dict[str, Any]]:
-            return search_call(viewer, query)
-
-        label = f"SQL search_statement {query}"
-        results.append(await time_statement(engine, label, make, scale.search_requests, scale))
-        results.append(await time_count(engine, viewer, query, scale))
-    return results
-
-
-# --- EXPLAIN ------------------------------------------------------------------------
-
-
-class Explain(Executable, ClauseElement):
-    """EXPLAIN (ANALYZE, BUFFERS) around a statement, compiled and bound by SQLAlchemy
-    exactly as the statement alone would be: same SQL, same parameters and casts."""
-
-    inherit_cache = False
-
-    def __init__(self, statement: Any) -> None:
-        self.statement = statement
-
-
-@compiles(Explain, "postgresql")
-def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
-    return "EXPLAIN (ANALYZE, BUFFERS) " + compiler.process(element.statement, **kw)
-
-
-async def explain(engine: AsyncEngine, statement: Any, params: dict[str, Any]) -> str:
-    sent: list[str] = []
-
-    def capture(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with engine.connect() as conn:
-            # Once without EXPLAIN: warms the buffers as a busy server's are, and records
-            # the SQL that the plain statement sends. Planned as the gateway plans it.
-            await plan_for_values(conn)
-            await conn.execute(statement, params)
-            rows = (await conn.execute(Explain(statement), params)).scalars().all()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    prefix = "EXPLAIN (ANALYZE, BUFFERS) "
-    if sent[-1] != prefix + sent[-2]:
-        raise AssertionError("EXPLAIN did not run the statement as the gateway sends it")
-    return "\n".join(str(r) for r in rows)
-
-
-async def explains(engine: AsyncEngine, viewer: Viewer) -> list[tuple[str, str]]:
-    progress("EXPLAIN ANALYZE")
-    plans = [("feed_statement, bench viewer", await explain(engine, *feed_call(viewer)))]
-    plans.append(
-        ("feed_statement, anonymous", await explain(engine, *feed_call(Viewer.anonymous())))
-    )
-    for query in EXPLAINED_QUERIES:
-        plans.append(
-            (f"search_statement {query!r}", await explain(engine, *search_call(viewer, query)))
+    def __init__(self, url: str, pool_size: int) -> None:
+        self.db = Database(
+            create_engine(url, pool_size=pool_size), reads=ReadPool(url, size=pool_size)
         )
-    return plans
+        self.schema = build_schema(extensions=[ClassifyErrors, WholeQueries])
+        self.executor = Executor(self.schema, WEIGHTS, lambda db, v: rebuild(db, v, WEIGHTS))
+        self.cursors = CursorCodec(SECRET)
+        self.passwords = Passwords()
+        self.tokens = Tokens(SECRET, timedelta(hours=1))
 
+    def context(self, viewer: Viewer) -> Context:
+        return Context(
+            viewer=viewer,
+            db=self.db,
+            reads=self.executor,
+            cursors=self.cursors,
+            passwords=self.passwords,
+            tokens=self.tokens,
+            ranking=WEIGHTS,
+        )
 
-# --- reporting ----------------------------------------------------------------------
+    async def execute(self, document: str, variables: dict[str, Any], viewer: Viewer) -> Outcome:
+        with StatementCounter(self.db) as counter:
+            result = await self.schema.execute(
+                document, variable_values=variables, context_value=self.context(viewer)
+            )
+        if result.errors:
+            codes = {(e.extensions or {}).get("code", e.message) for e in result.errors}
+            raise RequestFailed(", ".join(sorted(str(c) for c in codes)))
+        return Outcome(result.data, list(counter.statements))
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
 
 SETTINGS = (
     "shared_buffers",
@@ -626,7 +393,7 @@ async def server_facts(engine: AsyncEngine) -> dict[str, str]:
                     "SELECT count(*) FROM contents WHERE status = 'PUBLISHED'"
                     " AND listed_at > now() - make_interval(days => :days)"
                 ),
-                {"days": RankingWeights().window_days},
+                {"days": WEIGHTS.window_days},
             )
         ).scalar_one()
         facts["published in the feed window"] = f"{recent:,}"
@@ -659,89 +426,249 @@ def print_table(title: str, rows: Sequence[Series]) -> None:
         print("\n".join(notes))
 
 
-async def run(
-    plan: SeedPlan,
-    data_dir: Path,
-    scale: Scale,
-    *,
-    pool_size: int,
-    settings: dict[str, str],
-) -> None:
-    server = EmbeddedPostgres(data_dir)
+# --- rebuilds ---------------------------------------------------------------------------
+
+
+async def mark_stale(db: Database, viewer_id: int) -> None:
+    async with db.session() as session:
+        await session.exec(
+            sa.update(STATE).where(STATE.c.viewer_id == viewer_id).values(stale=True)
+        )
+        await session.commit()
+
+
+async def bench_rebuilds(client: Client, viewer: Viewer, scale: Scale, sample: int) -> list[Series]:
+    """A returning viewer's first page rebuilds their feed first: the bench viewer's,
+    and a sample of seeded users' (fewer follows and tags: the usual case)."""
+    db = client.db
+    heavy = Series("rebuild, bench viewer (200 follows, 20 tags)")
+    for _ in range(scale.requests // 4 or 1):
+        started = time.perf_counter()
+        await rebuild(db, viewer.id or 0, WEIGHTS)
+        heavy.add(time.perf_counter() - started, 0)
+    returning = Series("first page of a returning bench viewer (rebuild + read)")
+    await collect(
+        returning,
+        lambda: client.execute(FEED, {"first": PAGE}, viewer),
+        scale.requests // 4 or 1,
+        scale,
+        before=lambda: mark_stale(db, viewer.id or 0),
+    )
+    rows = await db.fetch(
+        "SELECT id FROM users WHERE handle <> $1 ORDER BY random() LIMIT $2", VIEWER_HANDLE, sample
+    )
+    ids = [int(row[0]) for row in rows]
+    typical = Series(f"rebuild, {sample} random seeded users")
+    for user_id in ids:
+        started = time.perf_counter()
+        await rebuild(db, user_id, WEIGHTS)
+        typical.add(time.perf_counter() - started, 0)
+    return [heavy, returning, typical]
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+async def bench_reads(client: Client, viewer: Viewer, scale: Scale) -> list[Series]:
+    first = Series(f"feed(first: {PAGE}) first page, signed in")
+    await client.execute(FEED, {"first": PAGE}, viewer)  # builds it if it was not
+    await collect(
+        first, lambda: client.execute(FEED, {"first": PAGE}, viewer), scale.requests, scale
+    )
+    walk = Series("... with cursors, score and reasons (stores the walk)")
+    pages = await collect(
+        walk, lambda: client.execute(FEED_WALK, {"first": PAGE}, viewer), scale.requests, scale
+    )
+    nxt = Series("... the next page (reads the walk)")
+    after = pages[-1].data["feed"]["pageInfo"]["endCursor"] if pages else None
+    await collect(
+        nxt,
+        lambda: client.execute(FEED_WALK, {"first": PAGE, "after": after}, viewer),
+        scale.requests,
+        scale,
+    )
+    anonymous = Series("feed first page, anonymous (the shared list)")
+    await collect(
+        anonymous,
+        lambda: client.execute(FEED, {"first": PAGE}, Viewer.anonymous()),
+        scale.requests,
+        scale,
+    )
+    return [first, walk, nxt, anonymous]
+
+
+async def bench_search(client: Client, viewer: Viewer, scale: Scale) -> list[Series]:
+    found: list[Series] = []
+    for query in SEARCH_QUERIES:
+        for count in (False, True):
+            series = Series(f"search {query}" + (" with totalCount" if count else ""))
+            variables: dict[str, Any] = {"query": query, "first": PAGE, "count": count}
+
+            def searched(v: dict[str, Any] = variables) -> Awaitable[Outcome]:
+                return client.execute(SEARCH, v, viewer)
+
+            await collect(series, searched, scale.search_requests, scale)
+            found.append(series)
+    return found
+
+
+async def explain_first_page(client: Client, viewer: Viewer) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement a signed-in first page sends."""
+    from execution.binding import Binder
+
+    document = parse(FEED)
+    operation = get_operation_ast(document)
+    assert operation is not None
+    plan = client.executor.planner.operation(
+        operation, {}, _variables({"first": PAGE}, client, operation)
+    )
+    bound = Binder(
+        client.schema,
+        client.context(viewer),
+        _variables({"first": PAGE}, client, operation),
+        datetime.now(UTC),
+    ).operation(plan)
+    compiled = client.executor.statements.get(bound.statement)
+    rows = await client.db.fetch(
+        "EXPLAIN (ANALYZE, BUFFERS) " + compiled.sql, *compiled.arguments(bound.values)
+    )
+    return "\n".join(str(row[0]) for row in rows)
+
+
+def _variables(values: dict[str, Any], client: Client, operation: Any) -> Any:
+    from graphql.execution.values import get_variable_values
+
+    return get_variable_values(client.schema._schema, operation.variable_definitions, values)
+
+
+# --- a publication with many followers ----------------------------------------------------
+
+
+async def prepare_author(client: Client, followers: int, *, build: bool) -> tuple[int, int]:
+    """An author followed by `followers` seeded users, whose feeds are built (so they
+    count as active readers); the author's id and how many followers are active."""
+    db = client.db
+    async with db.session() as session:
+        connection = await session.connection()
+        author_id = (
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO users (handle, email, password_hash, display_name)"
+                    " VALUES (:h, :e, '!', 'Bench Author')"
+                    " ON CONFLICT (handle) DO UPDATE SET updated_at = now() RETURNING id"
+                ),
+                {"h": AUTHOR_HANDLE, "e": f"{AUTHOR_HANDLE}@example.com"},
+            )
+        ).scalar_one()
+        await connection.execute(
+            sa.text(
+                "INSERT INTO follows (follower_id, followee_id)"
+                " SELECT id, :a FROM users WHERE id <> :a AND handle <> :v ORDER BY id LIMIT :n"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"a": author_id, "v": VIEWER_HANDLE, "n": followers},
+        )
+        await session.commit()
+        ids = [
+            int(row[0])
+            for row in await connection.execute(
+                sa.text(
+                    "SELECT f.follower_id FROM follows f LEFT JOIN feed_state s"
+                    " ON s.viewer_id = f.follower_id WHERE f.followee_id = :a"
+                    " AND (s.built_at IS NULL OR s.stale)"
+                ),
+                {"a": author_id},
+            )
+        ]
+    if build and ids:
+        progress(f"building the feeds of {len(ids):,} followers of @{AUTHOR_HANDLE}")
+        bar = ProgressBar()
+        started = time.perf_counter()
+        await rebuild_all(db, ids, WEIGHTS, concurrency=2, progress=bar)
+        bar.close()
+        progress(f"  built in {time.perf_counter() - started:.0f} s")
+    (row,) = await db.fetch(
+        "SELECT count(*) FROM follows f JOIN feed_state s ON s.viewer_id = f.follower_id"
+        " WHERE f.followee_id = $1 AND s.built_at IS NOT NULL",
+        author_id,
+    )
+    active = row[0]
+    return int(author_id), int(active)
+
+
+async def bench_publishes(
+    client: Client, author_id: int, active: int, n: int
+) -> tuple[Series, Series]:
+    """Each publication: how long publishContent takes for its author, and how long from
+    its commit until every active follower's stored feed holds it (the feed worker
+    running in this process, as in `gateway serve`)."""
+    author = Viewer.member(author_id)
+    worker = FeedWorker(client.db, WEIGHTS)
+    worker.start()
+    publish = Series(f"publishContent, author with {active:,} active followers")
+    reached = Series(f"publish commit -> all {active:,} followers' stored feeds")
     try:
-        progress(f"database {database_name(plan)} in {data_dir}")
-        prepared = await prepare_database(server, plan)
-        if prepared.seeded_now:
-            progress(f"seeded in {prepared.seed_seconds:.0f} s")
-        if prepared.vacuum_seconds is not None:
-            progress(f"VACUUM (ANALYZE) of the seeded tables: {prepared.vacuum_seconds:.0f} s")
-        async with database_settings(prepared.url, settings):
-            engine = create_engine(prepared.url, pool_size=pool_size)
-            unbounded = unbounded_engine(prepared.url)
-            try:
-                bench_viewer = await prepare_viewer(engine)
-                viewer = Viewer.member(bench_viewer.id)
-                client = Client(engine)
-                graphql = await bench_feed(client, viewer, scale)
-                graphql += await bench_anonymous(client, scale)
-                search, totals = await bench_search(client, viewer, scale)
-                sql = await bench_sql(unbounded, viewer, scale)
-                plans = await explains(unbounded, viewer)
-                facts = await server_facts(engine)
-            finally:
-                await engine.dispose()
-                await unbounded.dispose()
+        for i in range(n):
+            created = await client.execute(CREATE, {"title": f"bench note {i}"}, author)
+            content_id = created.data["createContent"]["id"]
+            started = time.perf_counter()
+            outcome = await client.execute(PUBLISH, {"id": content_id}, author)
+            committed = time.perf_counter()
+            publish.add(committed - started, len(outcome.statements))
+            pk = int(content_id and _pk(content_id))
+            while True:
+                (row,) = await client.db.fetch(
+                    "SELECT count(*) FROM feed_entries WHERE content_id = $1", pk
+                )
+                stored = row[0]
+                if stored >= active:
+                    break
+                await asyncio.sleep(0.02)
+                if time.perf_counter() - committed > 120:
+                    reached.failures.append(f"{stored:,} of {active:,} after 120 s")
+                    break
+            reached.add(time.perf_counter() - committed, 0)
     finally:
-        server.stop()
+        await worker.stop()
+    return publish, reached
 
-    print(f"\nplan: {plan.users:,} users, {plan.contents:,} contents, seed {plan.seed}")
-    print(f"db/queries/feed.py sha256 {source_digest(QUERIES)}")
-    print(
-        f"bench viewer: id {bench_viewer.id}, {bench_viewer.followed_tags} followed tags,"
-        f" {bench_viewer.follows} follows, {bench_viewer.muted_tags} muted tags,"
-        f" {bench_viewer.muted_authors} muted authors, {bench_viewer.reactions} reactions"
+
+def _pk(global_id: str) -> int:
+    from resolvers.ids import decode_id
+
+    return decode_id(global_id)[1]
+
+
+# --- storage ------------------------------------------------------------------------------
+
+
+async def storage(client: Client) -> dict[str, str]:
+    (row,) = await client.db.fetch(
+        "SELECT (SELECT count(*) FROM feed_state WHERE built_at IS NOT NULL),"
+        " (SELECT count(*) FROM feed_entries),"
+        " pg_total_relation_size('feed_entries'), pg_relation_size('feed_entries'),"
+        " pg_total_relation_size('feed_state') + pg_total_relation_size('feed_habits'),"
+        " pg_total_relation_size('feed_snapshots'), pg_total_relation_size('feed_shared')"
     )
-    print(
-        f"page size {PAGE}; up to {scale.warmup} uncounted warm-up requests and"
-        f" {scale.budget:.0f} s per scenario; GraphQL requests time out after 30 s"
-        " (the gateway's command_timeout), the statements alone do not"
-    )
-    print_table("GraphQL, in process, sequential (ms)", graphql)
-    print_table("search through GraphQL, signed in (ms)", search)
-    print("  matches (totalCount): " + ", ".join(f"{q} {n:,}" for q, n in totals.items()))
-    print_table("statements alone, one connection (ms)", sql)
-    for title, plan_text in plans:
-        print(f"\nEXPLAIN (ANALYZE, BUFFERS) {title}\n{plan_text}")
-    print(f"\npeak RSS (python): {peak_rss_mib():,.0f} MiB")
-    print("postgres:")
+    feeds, entries, total, heap, state, walks, shared = (int(v) for v in row)
+    per_feed = total / feeds if feeds else 0
+    return {
+        "stored feeds": f"{feeds:,}",
+        "feed_entries rows": f"{entries:,} ({entries / feeds if feeds else 0:,.0f} a feed)",
+        "feed_entries with indexes": f"{total / 2**20:,.0f} MiB (heap {heap / 2**20:,.0f} MiB;"
+        f" {per_feed / 1024:,.1f} KiB a feed)",
+        "feed_state + feed_habits": f"{state / 2**20:,.1f} MiB",
+        "walks (feed_snapshots), shared lists": f"{walks / 2**20:,.1f} MiB, {shared / 2**20:,.1f} MiB",
+    }
+
+
+def print_facts(title: str, facts: dict[str, str]) -> None:
+    print(f"\n{title}")
     for name, value in facts.items():
-        print(f"  {name:<32} {value}")
+        print(f"  {name:<40} {value}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--contents", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--requests", type=int, default=200, help="per feed scenario")
-    parser.add_argument(
-        "--search-requests", type=int, default=None, help="per search query (default --requests)"
-    )
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument(
-        "--budget", type=float, default=120.0, help="seconds per scenario before it stops early"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a Postgres setting for this run only, e.g. random_page_cost=1.1 (repeatable)",
-    )
-    args = parser.parse_args()
-    # The data ends today, so the feed's recent window has content (see bench.common).
+async def run(args: argparse.Namespace) -> None:
     plan = SeedPlan(
         users=args.users, contents=args.contents, seed=args.seed, reference=today_midnight_utc()
     )
@@ -751,8 +678,84 @@ def main() -> None:
         warmup=args.warmup,
         budget=args.budget,
     )
-    settings = dict(item.split("=", 1) for item in args.set)
-    asyncio.run(run(plan, args.data_dir, scale, pool_size=args.pool_size, settings=settings))
+    server = EmbeddedPostgres(args.data_dir)
+    try:
+        progress(f"database {database_name(plan)} in {args.data_dir}")
+        prepared = await prepare_database(server, plan)
+        engine = create_engine(prepared.url)
+        try:
+            bench_viewer = await prepare_viewer(engine)
+        finally:
+            await engine.dispose()
+        viewer = Viewer.member(bench_viewer.id)
+        client = Client(prepared.url, args.pool_size)
+        try:
+            if args.all_feeds:
+                ids = [int(r[0]) for r in await client.db.fetch("SELECT id FROM users ORDER BY id")]
+                progress(f"building every user's feed ({len(ids):,})")
+                bar = ProgressBar()
+                started = time.perf_counter()
+                await rebuild_all(client.db, ids, WEIGHTS, concurrency=2, progress=bar)
+                bar.close()
+                progress(f"  built in {time.perf_counter() - started:.0f} s")
+            progress("rebuilds")
+            rebuilds = await bench_rebuilds(client, viewer, scale, args.sample)
+            progress("reads")
+            reads = await bench_reads(client, viewer, scale)
+            plan_text = await explain_first_page(client, viewer)
+            progress("searches")
+            searches = await bench_search(client, viewer, scale)
+            progress(f"an author with {args.followers:,} followers")
+            author_id, active = await prepare_author(
+                client, args.followers, build=not args.all_feeds
+            )
+            publishes = await bench_publishes(client, author_id, active, args.publishes)
+            stored = await storage(client)
+            facts = await server_facts(client.db.engine)
+        finally:
+            await client.close()
+    finally:
+        server.stop()
+
+    print(f"\nplan: {plan.users:,} users, {plan.contents:,} contents, seed {plan.seed}")
+    print(
+        f"bench viewer: id {bench_viewer.id}, {bench_viewer.followed_tags} followed tags,"
+        f" {bench_viewer.follows} follows, {bench_viewer.muted_tags} muted tags,"
+        f" {bench_viewer.muted_authors} muted authors, {bench_viewer.reactions} reactions"
+    )
+    print(f"page size {PAGE}; up to {scale.warmup} uncounted warm-up requests per scenario")
+    print_table("rebuilding a feed (ms)", rebuilds)
+    print_table("in process, one at a time (ms)", reads)
+    print_table("search, signed in (ms)", searches)
+    print_table("a publication", list(publishes))
+    print_facts("stored feeds", stored)
+    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of a signed-in first page\n{plan_text}")
+    print(f"\npeak RSS (python): {peak_rss_mib():,.0f} MiB")
+    print_facts("postgres", facts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--contents", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--requests", type=int, default=200, help="per read scenario")
+    parser.add_argument(
+        "--search-requests", type=int, default=None, help="per search (default --requests)"
+    )
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument(
+        "--budget", type=float, default=120.0, help="seconds per scenario before it stops early"
+    )
+    parser.add_argument(
+        "--sample", type=int, default=300, help="seeded users whose rebuild is timed"
+    )
+    parser.add_argument("--followers", type=int, default=10_000)
+    parser.add_argument("--publishes", type=int, default=30)
+    parser.add_argument("--all-feeds", action="store_true", help="build every user's feed first")
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

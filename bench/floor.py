@@ -10,48 +10,34 @@ queries) and applies the gateway's rules to them: access (resolvers/policy.py: a
 viewers see PUBLISHED + PUBLIC, members also PUBLISHED + MEMBERS and their own), order,
 opaque ids (resolvers/ids.py: base64url of "Type:pk" without padding, encoded in SQL),
 tags by the viewer's affinity, and tokens (the gateway's JWT check in Python, the token
-version checked inside the same statement). The feed reuses the gateway's ranking
-statement (db/queries/feed.py), compiled once per viewer and wrapped so the one
-statement returns the page as JSON. Only MEMBER viewers are supported (no admins)."""
+version checked inside the same statement). Only MEMBER viewers are supported (no
+admins). The feed has no floor of its own: bench.http measures it against the contents
+list, the cost of a page of 20 items."""
 
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
-from db.queries.feed import feed_statement
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db.ranking import RankingWeights
 from gateway.auth import Tokens
-from resolvers import policy
 from resolvers.errors import Unauthenticated
-from resolvers.feed import feed_weights
-from resolvers.ranking import RankingWeights
-from resolvers.viewer import Viewer
 
 # --- the documents ------------------------------------------------------------------
-# Signed cursors (edges' cursor, pageInfo's start/endCursor) and the feed's score and
-# reasons are left out: cursors are HMACs under the gateway's secret, and score and
-# reasons depend on the instant the ranking ran, so neither can be equal by construction.
+# Signed cursors (edges' cursor, pageInfo's start/endCursor) are left out: they are HMACs
+# under the gateway's secret, so they cannot be equal by construction.
 
 CONTENTS = """query Contents($first: Int!) {
   contents(first: $first) {
     edges { node { id title publishedAt reactionCount author { id handle displayName } tags { id name } } }
-    pageInfo { hasNextPage }
-  }
-}"""
-
-FEED = """query Feed($first: Int!) {
-  feed(first: $first) {
-    edges { node { id title publishedAt reactionCount viewerHasReacted author { id handle displayName } tags { id name } } }
     pageInfo { hasNextPage }
   }
 }"""
@@ -67,10 +53,7 @@ PROFILE = """query Profile($handle: String!, $first: Int!) {
   }
 }"""
 
-LEFT_OUT = (
-    "edge cursors and pageInfo start/endCursor (signed with the gateway's secret),"
-    " feed edges' score and reasons (depend on the instant of ranking)"
-)
+LEFT_OUT = "edge cursors and pageInfo start/endCursor (signed with the gateway's secret)"
 
 WEIGHTS = RankingWeights()
 
@@ -210,84 +193,9 @@ json_build_object('data', json_build_object('user', (SELECT json_build_object(
   FROM u)))::text END
 """
 
-# The feed: the ranking statement's own parameters come first ($1..$n, see FeedSql);
-# then viewer, token version, now and first.
-_FEED_WRAPPER = """
-WITH ranked AS (SELECT r.id, r.score FROM ({ranking}) AS r),
-{habits},
-shown AS (SELECT id, score FROM ranked ORDER BY score DESC, id DESC LIMIT {first})
-SELECT CASE WHEN {member} THEN
-json_build_object('data', json_build_object('feed', json_build_object(
-  'edges', coalesce((SELECT json_agg(json_build_object('node', json_build_object(
-      'id', {content_id}, 'title', c.title, 'publishedAt', {published_at},
-      'reactionCount', c.reaction_count, 'viewerHasReacted', {reacted},
-      'author', {author}, 'tags', {tags})) ORDER BY s.score DESC, s.id DESC)
-    FROM shown s JOIN contents c ON c.id = s.id), '[]'::json),
-  'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM ranked) > {first})
-)))::text END
-"""
-
-# Stand-ins for the ranking's `now` when it is compiled: replaced by the request's.
-_SENTINEL_NOW = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
-_WINDOW = timedelta(days=WEIGHTS.window_days)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedSql:
-    """The wrapped feed statement for one viewer, and its ranking's parameters with
-    the positions that hold `now` and the window's start."""
-
-    sql: str
-    params: tuple[Any, ...]
-    now_at: tuple[int, ...]
-    window_at: tuple[int, ...]
-
-    def args(self, now: datetime, token_version: int, viewer_id: int, first: int) -> list[Any]:
-        args = list(self.params)
-        for i in self.now_at:
-            args[i] = now
-        for i in self.window_at:
-            args[i] = now - _WINDOW
-        return [*args, viewer_id, token_version, now, first]
-
-
-def feed_sql(viewer_id: int) -> FeedSql:
-    """db/queries/feed.py feed_statement, compiled exactly as the gateway's asyncpg
-    dialect sends it, then wrapped."""
-    viewer = Viewer.member(viewer_id)
-    statement, params = feed_statement(
-        viewer_id=viewer_id,
-        access=policy.content_filter(viewer),
-        now=_SENTINEL_NOW,
-        weights=feed_weights(WEIGHTS),
-    )
-    dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
-    expanded = statement.compile(dialect=dialect).construct_expanded_state(params)
-    values = tuple(expanded.positional_parameters)
-    n = len(values)
-    viewer_p, version_p, now_p, first_p = (f"${n + i}" for i in range(1, 5))
-    sql = _FEED_WRAPPER.format(
-        ranking=expanded.statement,
-        habits=_habits(f"{viewer_p}::bigint", f"{now_p}::timestamptz"),
-        first=f"{first_p}::int",
-        member=_member(f"{viewer_p}::bigint", f"{version_p}::int"),
-        content_id=_gid("Content", "c.id"),
-        published_at=_iso("c.published_at"),
-        reacted=_reacted(f"{viewer_p}::bigint", "c.id"),
-        author=_author("c.author_id"),
-        tags=_tags_by_affinity("c.id", f"{viewer_p}::bigint"),
-    )
-    return FeedSql(
-        sql=sql,
-        params=values,
-        now_at=tuple(i for i, v in enumerate(values) if v == _SENTINEL_NOW),
-        window_at=tuple(i for i, v in enumerate(values) if v == _SENTINEL_NOW - _WINDOW),
-    )
-
-
 # --- the endpoint ---------------------------------------------------------------------
 
-OPERATIONS = {"contents": CONTENTS, "feed": FEED, "profile": PROFILE}
+OPERATIONS = {"contents": CONTENTS, "profile": PROFILE}
 _BY_DOCUMENT = {document: name for name, document in OPERATIONS.items()}
 
 
@@ -302,8 +210,6 @@ class Floor:
         self.dsn = dsn
         self.tokens = Tokens(secret, timedelta(hours=1))
         self.pool: Any = None
-        self.ranking_pool: Any = None
-        self.feeds: dict[int, FeedSql] = {}
 
     async def start(self) -> None:
         # No reset query on release: nothing here leaves session state behind, and the
@@ -311,20 +217,9 @@ class Floor:
         self.pool = await asyncpg.create_pool(
             self.dsn, min_size=4, max_size=20, reset=_no_reset, command_timeout=60
         )
-        # The planner settings the gateway's ranking runs with (db/queries/feed.py
-        # _PLANNER_SETTINGS, SET LOCAL there), as connection settings here: no statement.
-        self.ranking_pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=1,
-            max_size=20,
-            reset=_no_reset,
-            command_timeout=60,
-            server_settings={"plan_cache_mode": "force_custom_plan", "random_page_cost": "1.1"},
-        )
 
     async def stop(self) -> None:
         await self.pool.close()
-        await self.ranking_pool.close()
 
     def _viewer(self, request: Request) -> tuple[int, int] | None:
         header = request.headers.get("authorization")
@@ -353,13 +248,6 @@ class Floor:
             body = await self.pool.fetchval(CONTENTS_SQL, variables["first"])
         elif viewer is None:
             return _error(400, f"the floor's {name} is for signed-in viewers")
-        elif name == "feed":
-            user_id, version = viewer
-            feed = self.feeds.get(user_id)
-            if feed is None:
-                feed = self.feeds[user_id] = feed_sql(user_id)
-            args = feed.args(now, version, user_id, variables["first"])
-            body = await self.ranking_pool.fetchval(feed.sql, *args)
         else:
             user_id, version = viewer
             body = await self.pool.fetchval(
