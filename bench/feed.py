@@ -569,17 +569,13 @@ async def prepare_author(client: Client, followers: int, *, build: bool) -> tupl
             {"a": author_id, "v": VIEWER_HANDLE, "n": followers},
         )
         await session.commit()
-        ids = [
-            int(row[0])
-            for row in await connection.execute(
-                sa.text(
-                    "SELECT f.follower_id FROM follows f LEFT JOIN feed_state s"
-                    " ON s.viewer_id = f.follower_id WHERE f.followee_id = :a"
-                    " AND (s.built_at IS NULL OR s.stale)"
-                ),
-                {"a": author_id},
-            )
-        ]
+    rows = await db.fetch(
+        "SELECT f.follower_id FROM follows f LEFT JOIN feed_state s"
+        " ON s.viewer_id = f.follower_id WHERE f.followee_id = $1"
+        " AND (s.built_at IS NULL OR s.stale)",
+        author_id,
+    )
+    ids = [int(row[0]) for row in rows]
     if build and ids:
         progress(f"building the feeds of {len(ids):,} followers of @{AUTHOR_HANDLE}")
         bar = ProgressBar()

@@ -30,7 +30,7 @@ class RankingWeights:
     # How many ranked items one walk through the feed can reach.
     walk_size: int = 500
     # Stored candidates per viewer (feed_entries): what a first page ranks from.
-    feed_cap: int = 500
+    feed_cap: int = 300
     # Popular and fresh items everyone may see, mixed into every signed-in first page.
     shared_candidates: int = 200
     # A first page re-scores this many of its best candidates beyond the page with live

@@ -36,7 +36,7 @@ class RankingSettings(BaseSettings):
     habit_half_life_days: float = Field(default=30.0, gt=0)
     window_days: int = Field(default=30, gt=0)
     walk_size: int = Field(default=500, gt=0, le=5000)
-    feed_cap: int = Field(default=500, gt=0, le=5000)
+    feed_cap: int = Field(default=300, gt=0, le=5000)
     shared_candidates: int = Field(default=200, ge=0, le=5000)
     live_margin: int = Field(default=40, ge=0, le=1000)
     inactive_days: int = Field(default=14, gt=0)
