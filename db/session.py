@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.deadline import within_budget
 from db.errors import DatabaseUnavailable, translate_errors
 from db.read_pool import ReadPool, connect_options
 
@@ -54,8 +55,13 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """Reads, or writes that call `commit()`; anything uncommitted is rolled back."""
-        async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
+        """Reads, or writes that call `commit()`; anything uncommitted is rolled back.
+        Inside a request, within what is left of its time budget (db/deadline.py)."""
+        async with (
+            within_budget(),
+            translate_errors(),
+            AsyncSession(self.engine, expire_on_commit=False) as session,
+        ):
             yield session
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
@@ -65,6 +71,10 @@ class Database:
         execution, which the compiled read path (one statement per request) cannot
         afford."""
         _count(self.engine, sql)
+        async with within_budget():
+            return await self._fetch(sql, *args)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         if self.reads is not None:
             async with translate_errors():
                 return await self.reads.fetch(sql, *args)

@@ -94,6 +94,8 @@ def create_app(
         ),
         persisted=PersistedQueries(settings.persisted_queries_size),
         compiled=reader_for(schema) if settings.compiled_reads else None,
+        safeguards=settings.safeguards(),
+        time_budget=settings.request_time_budget,
     )
 
     @contextlib.asynccontextmanager

@@ -25,6 +25,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
@@ -44,6 +45,7 @@ from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
 from resolvers.ranking import RankingWeights
+from resolvers.safeguards import Safeguards
 from resolvers.viewer import Viewer
 from schema.compiled_reads import CompiledReader
 
@@ -123,6 +125,8 @@ class GraphQLView(GraphQL[Context, None]):
         compiled: CompiledReader | None = None,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
+        safeguards: Safeguards | None = None,
+        time_budget: float = 0.0,
     ) -> None:
         super().__init__(
             schema,
@@ -143,6 +147,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.rate_limiter = rate_limiter
         self.persisted = persisted
         self.compiled = compiled
+        self.safeguards = safeguards or Safeguards()
+        # Seconds of database time one operation may use in all (db/deadline.py); 0: none.
+        self.time_budget = time_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -192,6 +199,20 @@ class GraphQLView(GraphQL[Context, None]):
         return _opens_explorer(request.method, request.query_params, request.headers)
 
     async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        with time_budget(self.time_budget):
+            return await self._execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+
+    async def _execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
@@ -262,6 +283,38 @@ class GraphQLView(GraphQL[Context, None]):
             raise RateLimited(retry_after)
         return prepared
 
+    def admit_ws_operation(
+        self, context: Context, payload: Any
+    ) -> tuple[GatewayError | None, bool]:
+        """Charges a WebSocket operation to its viewer's (or address's) rate limit, as
+        HTTP requests are charged: a refusal, or None; and whether it is a subscription
+        (the others run under the request time budget). Documents the guard refuses cost
+        1 here: the schema extension reports why."""
+        query = payload.get("query") if isinstance(payload, dict) else None
+        if not isinstance(query, str):
+            return None, False  # strawberry refuses the message itself
+        variables = payload.get("variables")
+        operation_name = payload.get("operationName")
+        name = operation_name if isinstance(operation_name, str) else None
+        subscription = False
+        try:
+            prepared = self.guard.prepare(query)
+            operation = prepared.operation(name)
+            subscription = (
+                operation is not None and operation.operation == OperationType.SUBSCRIPTION
+            )
+            cost = self.guard.admit(
+                prepared, name, variables if isinstance(variables, dict) else None
+            )
+        except GatewayError:
+            cost = 1
+        retry_after = self.rate_limiter.charge(
+            rate_key(context.viewer.id, context.client_address), cost
+        )
+        if retry_after is not None:
+            return RateLimited(retry_after), subscription
+        return None, subscription
+
     async def create_websocket_response(
         self, request: WebSocket, subprotocol: str | None
     ) -> WebSocket:
@@ -312,6 +365,8 @@ class GraphQLView(GraphQL[Context, None]):
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
             bus=self.bus,
+            client_address=request.client.host if request.client else None,
+            safeguards=self.safeguards,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -79,6 +79,7 @@ class OperationGuard:
                 prepared.fragments,
                 variables,
                 max_page_size=self.limits.max_page_size,
+                ranking_cost=self.limits.ranking_cost,
             )
             if key is not None and len(prepared.sizes) < MAX_SIZES_PER_DOCUMENT:
                 prepared.sizes[key] = size

@@ -15,6 +15,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from gateway.errors import classify
 from resolvers.context import Context
@@ -58,13 +59,22 @@ def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Ids of the queries and mutations admitted: they run under the request time budget.
+        self.budgeted: set[str] = set()
+
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
 
     async def run_operation(self, operation: Any) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
         outlet.set(_outlet(self.websocket, operation.id, "next"))
-        await super().run_operation(operation)
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        budget = view.time_budget if operation.id in self.budgeted else None
+        self.budgeted.discard(operation.id)
+        with time_budget(budget):
+            await super().run_operation(operation)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -77,10 +87,23 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refusal, subscription = view.admit_ws_operation(self.context, message["payload"])
+            if refusal is not None:
+                payload = [refusal.formatted]
+                await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+                return
+            if not subscription:
+                self.budgeted.add(message["id"])
         await super().handle_subscribe(message)
 
 
 class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Ids of the queries and mutations admitted: they run under the request time budget.
+        self.budgeted: set[str] = set()
+
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
 
@@ -93,7 +116,11 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
     ) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
         outlet.set(_outlet(self.websocket, operation_id, "data"))
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        budget = view.time_budget if operation_id in self.budgeted else None
+        self.budgeted.discard(operation_id)
+        with time_budget(budget):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def handle_connection_init(self, message: Any) -> None:
         # graphql-ws tolerates a second init; it would swap the viewer of a live
@@ -114,4 +141,12 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
+        if self.connection_acknowledged:
+            refusal, subscription = view.admit_ws_operation(self.context, message["payload"])
+            if refusal is not None:
+                error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
+                await self.send_message(error)
+                return
+            if not subscription:
+                self.budgeted.add(message["id"])
         await super().handle_start(message)

@@ -11,6 +11,7 @@ from resolvers.auth import PasswordService, TokenService
 from resolvers.cursors import CursorCodec
 from resolvers.loaders import Loaders, create_loaders
 from resolvers.ranking import RankingWeights
+from resolvers.safeguards import Safeguards
 from resolvers.viewer import Viewer
 
 
@@ -37,6 +38,9 @@ class Context:
     compiled_read_tried: bool = False
     # Subscription events being executed for this connection (schema/live_sharing.py).
     deliveries: dict[int, Any] = field(default_factory=dict)
+    # The client's address (the peer's, or a trusted proxy's X-Forwarded-For).
+    client_address: str | None = None
+    safeguards: Safeguards = field(default_factory=Safeguards)
 
     def refresh_loaders(self) -> Loaders:
         """New per-request caches, for a long-lived connection's next unit of work."""
@@ -58,6 +62,8 @@ def create_context(
     request_id: str | None = None,
     bus: EventBus | None = None,
     token_expires_at: datetime | None = None,
+    client_address: str | None = None,
+    safeguards: Safeguards | None = None,
 ) -> Context:
     weights = ranking or RankingWeights()
     return Context(
@@ -72,4 +78,6 @@ def create_context(
         request_id=request_id or uuid.uuid4().hex,
         bus=bus,
         token_expires_at=token_expires_at,
+        client_address=client_address,
+        safeguards=safeguards or Safeguards(),
     )

@@ -126,6 +126,8 @@ async def page_of_walk(
     """A page of a frozen ranking: the first page starts the walk, later ones continue
     the walk their cursor names."""
     limit = check_first(first, ctx.max_page_size)
+    if limit == 0:
+        return _no_items(ctx, kind, after)
     if after is None:
         snapshot_id, items = await start()
         offset = 0
@@ -162,6 +164,19 @@ async def page_of_walk(
         has_previous=offset > 0,
         total_count=no_count,
     )
+
+
+def _no_items(ctx: Context, kind: str, after: str | None) -> "Page[Any]":
+    """`first: 0` asks for no items, so nothing is ranked or read: ranking is the costly
+    part, and a client could otherwise have it done for free (docs/security.md). As on
+    every list, a page of 0 reports no next page."""
+    if after is not None:
+        ctx.cursors.decode(after, kind)  # still refused when it is not a cursor of this list
+
+    async def nothing() -> int:
+        return 0
+
+    return Page(edges=[], has_next=False, has_previous=after is not None, total_count=nothing)
 
 
 async def feed(ctx: Context, *, first: int, after: str | None, load: Load[T]) -> Page[Ranked[T]]:

@@ -12,6 +12,7 @@ from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.feed import feed_weights, page_of_walk, published_rows, store_walk
 from resolvers.paging import Page
+from resolvers.search_terms import require_searchable
 
 MAX_QUERY = 200
 # totalCount counts at most this many matches (docs/ranking.md): an exact count of a
@@ -25,6 +26,7 @@ async def search(ctx: Context, *, query: str, first: int, after: str | None) -> 
         raise BadUserInput("`query` must not be empty", field="query")
     if len(text) > MAX_QUERY:
         raise BadUserInput(f"`query` must be at most {MAX_QUERY} characters", field="query")
+    require_searchable(text)
     # Cursors name their query: one from another search means nothing here.
     kind = "search:" + hashlib.sha256(text.encode()).hexdigest()[:16]
     access = policy.content_filter(ctx.viewer)

@@ -42,10 +42,12 @@ class Content(Node):
 
     @strawberry.field(
         description="Rendered and sanitized HTML: no script, style, iframe, event-handler "
-        "attribute or javascript: URL survives."
+        "attribute or javascript: URL survives. Images are left out unless the gateway is "
+        "set to keep them (GATEWAY_REMOTE_IMAGES): a reader's browser would fetch them from "
+        "wherever they point."
     )
-    def body_html(self) -> str:
-        return render_markdown(self.row.body)
+    def body_html(self, info: strawberry.Info[Context]) -> str:
+        return render_markdown(self.row.body, images=info.context.safeguards.images)
 
     @strawberry.field
     def status(self) -> ContentStatus:

@@ -57,6 +57,8 @@ class Query:
     )
     async def node(self, info: strawberry.Info[Context], id: strawberry.ID) -> Node | None:
         type_name, pk = decode_id(id)
+        if pk is None:
+            return None
         if type_name == "Content":
             found = await content.get_content(info.context, id)
             return Content.from_row(found) if found else None

@@ -152,9 +152,9 @@ class _CountingRenderer:
     def __init__(self, render) -> None:
         self.render, self.calls = render, 0
 
-    def __call__(self, body: str) -> str:
+    def __call__(self, body: str, **options: object) -> str:
         self.calls += 1
-        return self.render(body)
+        return self.render(body, **options)
 
 
 async def test_a_document_is_executed_once_per_audience_not_per_socket(live, monkeypatch) -> None:
