@@ -375,6 +375,27 @@ class GraphQLView(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson, not json: it refuses what is not UTF-8 (a stray 0xFF byte) and lone
+        # surrogates, which json.loads lets through to fail later as a 500.
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or GET's `variables`/`extensions`): JSON holding an object,
+        or a list of them for a batch; 400 with BAD_USER_INPUT otherwise."""
+        try:
+            parsed = self.decode_json(data)
+        except orjson.JSONDecodeError as error:
+            raise HTTPException(400, f"The body is not valid JSON in UTF-8: {error}") from None
+        if not isinstance(parsed, dict | list):
+            kind = "null" if parsed is None else type(parsed).__name__
+            raise HTTPException(
+                400,
+                f'The JSON must be an object such as {{"query": "{{ viewer {{ id }} }}"}} '
+                f"(a list of them for a batch), not {kind}",
+            )
+        return parsed
+
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
         sub_response.media_type = request.scope.get("state", {}).get("media_type", JSON)

@@ -45,6 +45,25 @@ async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
         raise WebSocketDisconnected from error
 
 
+def message_problem(message: object) -> str | None:
+    """What is wrong with a protocol message strawberry would trip over (a JSON value
+    that is not an object, an operation without a text query), or None."""
+    if not isinstance(message, dict):
+        return "WebSocket message must be a JSON object"
+    if message.get("type") not in ("subscribe", "start"):
+        return None
+    payload = message.get("payload")
+    if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
+        return "An operation message needs an `id` string and a `payload` object"
+    if not isinstance(payload.get("query"), str):
+        return "An operation's payload needs a `query` string"
+    if not isinstance(payload.get("variables"), dict | None):
+        return "An operation's `variables` must be an object or null"
+    if not isinstance(payload.get("operationName"), str | None):
+        return "An operation's `operationName` must be a string or null"
+    return None
+
+
 def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQLError]:
     """What ClassifyErrors does to a result's errors, for results the broadcast path
     executes outside strawberry's per-operation extensions (schema/live_broadcast.py)."""
@@ -66,6 +85,13 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+
+    async def handle_message(self, message: Any) -> None:
+        problem = message_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def run_operation(self, operation: Any) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
@@ -106,6 +132,16 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
 
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+
+    async def handle_message(self, message: Any) -> None:
+        problem = message_problem(message)
+        if problem is None:
+            await super().handle_message(message)
+        elif isinstance(message, dict) and isinstance(message.get("id"), str):
+            await self.send_message(
+                {"type": "error", "id": message["id"], "payload": {"message": problem}}
+            )
+        # This protocol ignores messages it cannot read (as it ignores what is not JSON).
 
     async def handle_async_results(
         self,
