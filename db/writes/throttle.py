@@ -5,7 +5,8 @@ Each key holds one time, `tat`: when its bucket will be empty again (the generic
 rate algorithm). An attempt moves it one interval later, and is refused when that would
 put it more than the bucket's window ahead of now. So: one timestamp per key, one
 statement per attempt whatever the number of buckets, the database's clock for every
-process, and no way for concurrent attempts to slip past the limit together."""
+process, and no way for concurrent attempts to slip past the limit together. The clock is
+statement_timestamp(), not now(): a transaction's now() stands still."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,24 +26,24 @@ class Charge:
 _FORGET = """forgotten AS (
   DELETE FROM auth_throttle WHERE key IN (
     SELECT key FROM auth_throttle
-    WHERE tat < now() AND key <> ALL(CAST(:keys AS text[]))
+    WHERE tat < statement_timestamp() AND key <> ALL(CAST(:keys AS text[]))
     LIMIT 100 FOR UPDATE SKIP LOCKED
   )
 )"""
 
 _TAKE_ONE = """take_{n} AS (
   INSERT INTO auth_throttle AS t (key, tat)
-  VALUES (:key_{n}, now() + make_interval(secs => :interval_{n}))
+  VALUES (:key_{n}, statement_timestamp() + make_interval(secs => :interval_{n}))
   ON CONFLICT (key) DO UPDATE
-  SET tat = greatest(t.tat, now()) + make_interval(secs => :interval_{n})
-  WHERE greatest(t.tat, now()) + make_interval(secs => :interval_{n})
-        <= now() + make_interval(secs => :window_{n})
+  SET tat = greatest(t.tat, statement_timestamp()) + make_interval(secs => :interval_{n})
+  WHERE greatest(t.tat, statement_timestamp()) + make_interval(secs => :interval_{n})
+        <= statement_timestamp() + make_interval(secs => :window_{n})
   RETURNING key
 )"""
 
 _BACKLOG = sa.text(
-    "SELECT key, extract(epoch FROM tat - now())::float8 FROM auth_throttle"
-    " WHERE key = ANY(CAST(:keys AS text[])) AND tat > now()"
+    "SELECT key, extract(epoch FROM tat - statement_timestamp())::float8 FROM auth_throttle"
+    " WHERE key = ANY(CAST(:keys AS text[])) AND tat > statement_timestamp()"
 )
 
 _REFUND = sa.text(
