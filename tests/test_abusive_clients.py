@@ -84,11 +84,12 @@ async def test_websocket_operations_spend_the_same_budget_as_http(server) -> Non
     (error,) = answers[3]["payload"]
     assert error["extensions"]["code"] == "RATE_LIMITED"
     assert error["extensions"]["retryAfter"] >= 1
-    over_http = httpx.post(
-        f"{server.url}/graphql",
-        json={"query": COSTLY},
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    async with httpx.AsyncClient() as http:
+        over_http = await http.post(
+            f"{server.url}/graphql",
+            json={"query": COSTLY},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert over_http.status_code == 429, "the socket spent the viewer's budget"
 
 
@@ -186,7 +187,9 @@ async def test_one_address_holds_only_so_many_connections(server) -> None:
         for client in sockets:
             await client.close()
     await asyncio.sleep(0.3)
-    assert httpx.get(f"{server.url}/healthz").status_code == 200, "places are given back"
+    async with httpx.AsyncClient() as http:
+        healthy = await http.get(f"{server.url}/healthz")
+    assert healthy.status_code == 200, "places are given back"
 
 
 async def test_a_websocket_message_over_the_body_limit_closes_the_socket(server) -> None:
@@ -201,7 +204,8 @@ async def test_a_websocket_message_over_the_body_limit_closes_the_socket(server)
 
 
 async def test_responses_do_not_name_the_server_software(server) -> None:
-    response = httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 200
     assert "server" not in response.headers
 

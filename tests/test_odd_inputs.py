@@ -207,7 +207,7 @@ NUL = "a\x00b"
                     "password": NUL * 6,
                     "displayName": "n",
                 }
-            },  # fmt: skip
+            },
         ),
         ('{ search(query: "a\\u0000b") { totalCount } }', {}),
         ('{ user(handle: "a\\u0000") { id } }', {}),
