@@ -32,7 +32,7 @@ from db.session import Database
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
-from gateway.errors import RateLimited, error_codes
+from gateway.errors import QueryTooComplex, RateLimited, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
@@ -263,9 +263,16 @@ class GraphQLView(GraphQL[Context, None]):
         query: str,
     ) -> PreparedDocument:
         """The document to run; raises what refuses it before it executes."""
-        prepared = self.guard.prepare(query)
+        key = rate_key(context.viewer.id, context.client_address)
+        try:
+            prepared = self.guard.prepare(query)
+        except QueryTooComplex:
+            self._charge_refused(key)
+            raise
         # Other syntax or validation errors are reported by executing, which runs nothing.
         if prepared.errors and isinstance(prepared.errors[0], GatewayError):
+            if isinstance(prepared.errors[0], QueryTooComplex):
+                self._charge_refused(key)
             raise prepared.errors[0]
         operation = prepared.operation(request_data.operation_name)
         if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
@@ -276,12 +283,23 @@ class GraphQLView(GraphQL[Context, None]):
             )
             message = f"GET runs only queries: send a {operation.operation.value} {where}."
             raise Refusal(_error_response(BadUserInput(message), 405, Allow="POST"))
-        cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
-        client = request.client.host if request.client else None
-        retry_after = self.rate_limiter.charge(rate_key(context.viewer.id, client), cost)
+        try:
+            cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
+        except QueryTooComplex:
+            self._charge_refused(key)
+            raise
+        retry_after = self.rate_limiter.charge(key, cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
         return prepared
+
+    def _charge_refused(self, key: str) -> None:
+        """An operation refused for its size costs what the largest one allowed would:
+        a client that keeps sending them runs out of budget like one that sends what
+        fits. Once it has, it is told to wait rather than why it was refused."""
+        retry_after = self.rate_limiter.charge(key, self.guard.limits.max_cost)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
 
     def admit_ws_operation(
         self, context: Context, payload: Any
@@ -297,6 +315,7 @@ class GraphQLView(GraphQL[Context, None]):
         operation_name = payload.get("operationName")
         name = operation_name if isinstance(operation_name, str) else None
         subscription = False
+        key = rate_key(context.viewer.id, context.client_address)
         try:
             prepared = self.guard.prepare(query)
             operation = prepared.operation(name)
@@ -306,11 +325,11 @@ class GraphQLView(GraphQL[Context, None]):
             cost = self.guard.admit(
                 prepared, name, variables if isinstance(variables, dict) else None
             )
+        except QueryTooComplex:
+            cost = self.guard.limits.max_cost
         except GatewayError:
             cost = 1
-        retry_after = self.rate_limiter.charge(
-            rate_key(context.viewer.id, context.client_address), cost
-        )
+        retry_after = self.rate_limiter.charge(key, cost)
         if retry_after is not None:
             return RateLimited(retry_after), subscription
         return None, subscription

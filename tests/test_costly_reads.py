@@ -196,3 +196,14 @@ async def test_a_request_that_outlasts_its_time_budget_is_cancelled(
         assert elapsed < 3, "answered when the budget ran out, not at the statement timeout"
         assert "errors" not in (await post(client, query)).json(), "the pool is still healthy"
     await blocker.close()
+
+
+async def test_operations_refused_for_their_size_still_spend_the_budget(db, tmp_path) -> None:
+    # Each refusal costs the largest query allowed (10,000): two fit in 25,000.
+    async with gateway(db, tmp_path, rate_limit_capacity=25_000, rate_limit_refill=0.1) as client:
+        codes = [
+            error_of(await post(client, ALIASED_SEARCH))["extensions"]["code"] for _ in range(3)
+        ]
+        limited = await post(client, ALIASED_SEARCH)
+    assert codes == ["QUERY_TOO_COMPLEX", "QUERY_TOO_COMPLEX", "RATE_LIMITED"]
+    assert limited.status_code == 429
