@@ -32,6 +32,7 @@ idle (end of the baseline), at its peak, and at the end (after --settle).
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import string
 import tempfile
@@ -57,6 +58,7 @@ from bench.common import (
     progress,
     today_midnight_utc,
 )
+from bench.load import BadResponse, Connection, Request
 from db.embedded import EmbeddedPostgres
 from db.seed import SeedPlan
 from db.session import create_engine
@@ -99,6 +101,7 @@ class Phase:
     name: str
     latencies: dict[str, list[float]] = field(default_factory=dict)
     codes: Counter[str] = field(default_factory=Counter)
+    cpu_seconds: float = 0.0  # the gateway's, during the phase
 
     def record(self, operation: str, seconds: float, codes: list[str]) -> None:
         self.latencies.setdefault(operation, []).append(seconds)
@@ -151,21 +154,36 @@ async def normal_client(
         await asyncio.gather(*pending)
 
 
+def _code(body: bytes) -> str:
+    """The first error code in a response body, found without parsing it: the abusers
+    must cost their own process little, or they would slow the machine, not the gateway."""
+    at = body.find(b'"code":"')
+    return body[at + 8 : body.index(b'"', at + 8)].decode() if at >= 0 else "data"
+
+
 async def search_abuser(url: str, address: str, abusers: Abusers, stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-Forwarded-For": address}, timeout=60
-    ) as http:
-        n = 0
+    port = int(url.rsplit(":", 1)[1])
+    requests = [
+        Request.post_json(
+            "127.0.0.1", port, "/graphql", {"query": document}, {"X-Forwarded-For": address}
+        ).raw
+        for document in (SEARCH_FLOOD, FEED_FLOOD)
+    ]
+    connection = await Connection.open("127.0.0.1", port)
+    n = 0
+    try:
         while not stop.is_set():
-            document = SEARCH_FLOOD if n % 2 == 0 else FEED_FLOOD
-            n += 1
             abusers.sent += 1
             try:
-                response = await http.post("/graphql", json={"query": document})
-                codes = _codes(response.json()) or ["data"]
-                abusers.answers[f"HTTP {response.status_code} {codes[0]}"] += 1
-            except httpx.HTTPError as error:
+                status, body = await connection.send(requests[n % 2])
+                abusers.answers[f"HTTP {status} {_code(body)}"] += 1
+            except (OSError, asyncio.IncompleteReadError, BadResponse) as error:
                 abusers.answers[type(error).__name__] += 1
+                await connection.close()
+                connection = await Connection.open("127.0.0.1", port)
+            n += 1
+    finally:
+        await connection.close()
 
 
 async def subscription_abuser(
@@ -295,14 +313,18 @@ def report(phases: list[Phase], abusers: Abusers, rss: dict[str, float], args: A
         f"\nabuse: {args.abuse}; normal client {args.rate:g} req/s; baseline {args.baseline:g} s,"
         f" abuse {args.duration:g} s, after {args.settle:g} s; {os.cpu_count()} CPUs"
     )
-    print("\nnormal client (ms)      n     p50     p90     p99     max   errors")
+    print("\nnormal client (ms)      n     p50     p90     p99     max   errors / gateway CPU")
     for phase in phases:
         every = [s for values in phase.latencies.values() for s in values]
         rows: list[tuple[str, list[float]]] = [(phase.name, every)]
         rows += [(f"  {name}", values) for name, values in sorted(phase.latencies.items())]
         for label, values in rows:
             lat = Latency.of(values)
-            errors = dict(phase.codes) if label == phase.name else ""
+            errors = (
+                f"{dict(phase.codes) or 'none'}; gateway CPU {phase.cpu_seconds:.1f} s"
+                if label == phase.name
+                else ""
+            )
             print(
                 f"{label:<18} {lat.count:>6} {lat.p50:>7.1f} {lat.p90:>7.1f} {lat.p99:>7.1f}"
                 f" {lat.max:>7.1f}   {errors or ''}"
@@ -336,55 +358,103 @@ async def run(args: argparse.Namespace) -> None:
         server.stop()
 
 
+@dataclass(frozen=True, slots=True)
+class AbusePlan:
+    kind: str
+    url: str
+    ws_url: str
+    author_token: str
+    abusers: int
+    sockets: int
+    per_socket: int
+    cycles: int
+
+
+async def abuse(plan: AbusePlan, stop: Any, results: Any) -> None:
+    abusers, stop_abuse = Abusers(), asyncio.Event()
+    tasks: list[Coroutine[Any, Any, None]] = []
+    if plan.kind in ("search", "both"):
+        tasks += [
+            search_abuser(plan.url, f"198.51.100.{n + 1}", abusers, stop_abuse)
+            for n in range(plan.abusers)
+        ]
+    if plan.kind in ("subscriptions", "both"):
+        tasks += [
+            subscription_abuser(
+                plan.ws_url, f"198.51.100.{100 + n}", plan.per_socket, abusers, stop_abuse
+            )
+            for n in range(plan.sockets)
+        ]
+        tasks.append(publish_cycles(plan.url, plan.author_token, plan.cycles, abusers, stop_abuse))
+    running = [asyncio.create_task(task) for task in tasks]
+    await asyncio.to_thread(stop.wait)
+    stop_abuse.set()
+    await asyncio.gather(*running)
+    results.put((abusers.sent, dict(abusers.answers)))
+
+
+def abuse_process(plan: AbusePlan, stop: Any, results: Any) -> None:
+    """The abusers run in a process of their own: sharing the normal client's event loop,
+    they would slow its measurements down rather than the gateway's answers."""
+    asyncio.run(abuse(plan, stop, results))
+
+
 async def measure(args: argparse.Namespace, prepared: Prepared, gateway: GatewayProcess) -> None:
     process = psutil.Process(gateway.process.pid)
     phases = [Phase("baseline"), Phase("under abuse"), Phase("after")]
     current: list[Phase | None] = [phases[0]]
     samples: list[int] = []
-    stop_sampling, stop_abuse = asyncio.Event(), asyncio.Event()
+    stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(process, samples, stop_sampling))
     normal = asyncio.create_task(
         normal_client(
             gateway.url, prepared.token, prepared.content_id, args.rate, lambda: current[0]
         )
     )
+
+    def cpu() -> float:
+        return float(sum(process.cpu_times()[:2]))
+
+    cpu_marks = [cpu()]
     progress(f"baseline: the normal client alone for {args.baseline:g} s")
     await asyncio.sleep(args.baseline)
     rss_idle = process.memory_info().rss
+    cpu_marks.append(cpu())
 
-    abusers = Abusers()
-    tasks: list[Coroutine[Any, Any, None]] = []
-    if args.abuse in ("search", "both"):
-        tasks += [
-            search_abuser(gateway.url, f"198.51.100.{n + 1}", abusers, stop_abuse)
-            for n in range(args.abusers)
-        ]
-    if args.abuse in ("subscriptions", "both"):
-        tasks += [
-            subscription_abuser(
-                gateway.ws_url, f"198.51.100.{100 + n}", args.per_socket, abusers, stop_abuse
-            )
-            for n in range(args.sockets)
-        ]
-        tasks.append(
-            publish_cycles(gateway.url, prepared.author_token, args.cycles, abusers, stop_abuse)
-        )
+    plan = AbusePlan(
+        args.abuse,
+        gateway.url,
+        gateway.ws_url,
+        prepared.author_token,
+        args.abusers,
+        args.sockets,
+        args.per_socket,
+        args.cycles,
+    )
+    context = multiprocessing.get_context("spawn")
+    stop, results = context.Event(), context.Queue()
+    abusing = context.Process(target=abuse_process, args=(plan, stop, results))
     progress(f"abuse ({args.abuse}) for {args.duration:g} s")
     current[0] = phases[1]
-    running = [asyncio.create_task(task) for task in tasks]
+    abusing.start()
     await asyncio.sleep(args.duration)
-    stop_abuse.set()
-    await asyncio.gather(*running)
+    stop.set()
+    sent, answers = await asyncio.to_thread(results.get)
+    await asyncio.to_thread(abusing.join)
+    cpu_marks.append(cpu())
 
     progress(f"after: the normal client alone for {args.settle:g} s")
     current[0] = phases[2]
     await asyncio.sleep(args.settle)
     current[0] = None
+    cpu_marks.append(cpu())
     await normal
     stop_sampling.set()
     await sampler
     rss = {"idle": float(rss_idle), "peak": float(max(samples)), "end": float(samples[-1])}
-    report(phases, abusers, rss, args)
+    for phase, before, after in zip(phases, cpu_marks[:-1], cpu_marks[1:], strict=True):
+        phase.cpu_seconds = after - before
+    report(phases, Abusers(Counter(answers), sent), rss, args)
 
 
 def main() -> None:
