@@ -5,6 +5,7 @@ viewer's token, the document (persisted by hash, or trusted), size limits, GET o
 for queries, and the viewer's rate limit.
 """
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
@@ -37,7 +38,7 @@ from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
 from gateway.persisted_queries import PersistedQueries, resolve_document
-from gateway.rate_limits import RateLimiter, rate_key
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS, RateLimiter, rate_key
 from gateway.request_id import request_id_of
 from gateway.shutdown import LiveSockets
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
@@ -190,7 +191,10 @@ class GraphQLView(GraphQL[Context, None]):
             retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return _error_response(ServiceUnavailable(), 503, media_type, **retry)
         try:
-            return await self.run(request)
+            response = await self.run(request)
+            if response.status_code == 429:
+                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+            return response
         except HTTPException as error:
             # strawberry's own refusals (unparsable JSON, no query, ...) in the same shape
             return _error_response(BadUserInput(error.reason), error.status_code, media_type)

@@ -2,6 +2,7 @@
 operation: a socket outlives tokens, and a token revoked (logout) or expired since
 connection_init must not keep working on it."""
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from gateway.errors import classify
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
 from schema.live_broadcast import Outlet, outlet
@@ -116,6 +118,9 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and message["id"] not in self.operations:
             refusal, subscription = view.admit_ws_operation(self.context, message["payload"])
             if refusal is not None:
+                # Late, and reading nothing else from the socket meanwhile (see
+                # REFUSAL_DELAY_SECONDS).
+                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
                 payload = [refusal.formatted]
                 await self.send_message({"id": message["id"], "type": "error", "payload": payload})
                 return
@@ -180,6 +185,7 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
         if self.connection_acknowledged:
             refusal, subscription = view.admit_ws_operation(self.context, message["payload"])
             if refusal is not None:
+                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
                 error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
                 await self.send_message(error)
                 return
