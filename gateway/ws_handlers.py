@@ -124,8 +124,12 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 payload = [refusal.formatted]
                 await self.send_message({"id": message["id"], "type": "error", "payload": payload})
                 return
-            if not subscription:
+            await super().handle_subscribe(message)
+            # Only once it runs: strawberry may refuse it (too many in flight).
+            self.budgeted.discard(message["id"])
+            if not subscription and message["id"] in self.operations:
                 self.budgeted.add(message["id"])
+            return
         await super().handle_subscribe(message)
 
 
@@ -189,6 +193,10 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
                 error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
                 await self.send_message(error)
                 return
-            if not subscription:
+            await super().handle_start(message)
+            # Only once it runs: strawberry may refuse it (too many in flight).
+            self.budgeted.discard(message["id"])
+            if not subscription and message["id"] in self.tasks:
                 self.budgeted.add(message["id"])
+            return
         await super().handle_start(message)

@@ -8,11 +8,13 @@ import json
 import socket
 import time
 
+import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from db.embedded import asyncpg_dsn
 from tests.conftest import TEST_SECRET, FreshDatabases
 from tests.live_server import GatewayProcess, TransportWsClient
 
@@ -28,6 +30,7 @@ SETTINGS = {
     "GATEWAY_RATE_LIMIT_CAPACITY": "2000",
     "GATEWAY_RATE_LIMIT_REFILL": "1",
     "GATEWAY_SIGNIN_FAILURES_PER_LOGIN": "3",
+    "GATEWAY_REQUEST_TIME_BUDGET": "1",
 }
 
 
@@ -105,6 +108,51 @@ async def test_sign_in_over_websocket_is_throttled_too(server) -> None:
         codes.append(message["payload"]["errors"][0]["extensions"]["code"])
     await client.close()
     assert codes == ["UNAUTHENTICATED"] * 3 + ["RATE_LIMITED"]
+
+
+async def test_a_websocket_query_has_the_time_budget_and_a_subscription_does_not(
+    server, database
+) -> None:
+    token = register(server, "ws_budget")
+    client = await TransportWsClient.open(server.ws_url, token)
+    await client.receive_type("connection_ack")
+    await client.subscribe("live", "subscription { contentPublished { title } }")
+    blocker = await asyncpg.connect(asyncpg_dsn(database))
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("LOCK TABLE contents IN ACCESS EXCLUSIVE MODE")
+    try:
+        started = time.monotonic()
+        answered = await answer(client, "q", "{ contents(first: 1) { totalCount } }")
+        elapsed = time.monotonic() - started
+    finally:
+        await transaction.rollback()
+        await blocker.close()
+    (error,) = answered["payload"]["errors"]
+    assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "limit": "request time budget"}
+    assert elapsed < 3
+    await asyncio.sleep(1.2)  # the subscription outlives the budget...
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        created = await http.post(
+            "/graphql",
+            json={
+                "query": 'mutation { createContent(input: {title: "Still live", body: "b"}) { id } }'
+            },
+        )
+        content_id = created.json()["data"]["createContent"]["id"]
+        await http.post(
+            "/graphql",
+            json={
+                "query": "mutation($id: ID!) { publishContent(id: $id) { id } }",
+                "variables": {"id": content_id},
+            },
+        )
+    delivered = await client.receive_type("next")
+    await client.close()
+    assert delivered["id"] == "live"  # ...and still delivers
+    assert delivered["payload"]["data"]["contentPublished"]["title"] == "Still live"
 
 
 def _read_all(sock: socket.socket, within: float) -> bytes:
