@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.deadline import within_budget
+from db.deadline import waiting_for_connection, within_budget
 from db.errors import DatabaseUnavailable, translate_errors
 from db.read_pool import ReadPool, connect_options
 
@@ -62,6 +62,10 @@ class Database:
             translate_errors(),
             AsyncSession(self.engine, expire_on_commit=False) as session,
         ):
+            # Checked out now, not at the first statement, so that a budget running out
+            # meanwhile is known to have run out waiting for the pool.
+            with waiting_for_connection():
+                await session.connection()
             yield session
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:

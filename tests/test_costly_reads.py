@@ -14,7 +14,7 @@ from sqlalchemy import text
 from db.embedded import asyncpg_dsn
 from db.session import StatementCounter
 from tests.factories import make_content, make_user
-from tests.gateway_client import error_of, gateway
+from tests.gateway_client import error_of, gateway, graphql_view
 
 NOW = datetime.now(UTC)
 # The flood from the issue: every letter and digit excluded, twice over.
@@ -207,3 +207,28 @@ async def test_operations_refused_for_their_size_still_spend_the_budget(db, tmp_
         limited = await post(client, ALIASED_SEARCH)
     assert codes == ["QUERY_TOO_COMPLEX", "QUERY_TOO_COMPLEX", "RATE_LIMITED"]
     assert limited.status_code == 429
+
+
+async def test_a_budget_spent_waiting_for_a_connection_is_unavailability(
+    fresh_database_url, tmp_path
+) -> None:
+    query = "{ contents(first: 1) { edges { node { title } } } }"
+    async with gateway(
+        None, tmp_path, database_url=fresh_database_url, request_time_budget=0.3, db_pool_size=1
+    ) as client:
+        assert "errors" not in (await post(client, query)).json()
+        database = graphql_view(client).database
+        # Every connection busy elsewhere: the read pool's one, and the engine's two.
+        pool = await database.reads._opened()
+        read = await pool.acquire()
+        try:
+            async with database.engine.connect() as one, database.engine.connect() as two:
+                await one.exec_driver_sql("SELECT 1")
+                await two.exec_driver_sql("SELECT 1")
+                response = await post(client, query)
+        finally:
+            await pool.release(read)
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+        assert error_of(response)["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "errors" not in (await post(client, query)).json()
