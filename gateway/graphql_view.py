@@ -30,6 +30,7 @@ from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
+from gateway.admission import charge_refused
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
@@ -271,12 +272,12 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             prepared = self.guard.prepare(query)
         except QueryTooComplex:
-            self._charge_refused(key)
+            charge_refused(self.rate_limiter, self.guard.limits, key)
             raise
         # Other syntax or validation errors are reported by executing, which runs nothing.
         if prepared.errors and isinstance(prepared.errors[0], GatewayError):
             if isinstance(prepared.errors[0], QueryTooComplex):
-                self._charge_refused(key)
+                charge_refused(self.rate_limiter, self.guard.limits, key)
             raise prepared.errors[0]
         operation = prepared.operation(request_data.operation_name)
         if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
@@ -290,53 +291,12 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
         except QueryTooComplex:
-            self._charge_refused(key)
+            charge_refused(self.rate_limiter, self.guard.limits, key)
             raise
         retry_after = self.rate_limiter.charge(key, cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
         return prepared
-
-    def _charge_refused(self, key: str) -> None:
-        """An operation refused for its size costs what the largest one allowed would:
-        a client that keeps sending them runs out of budget like one that sends what
-        fits. Once it has, it is told to wait rather than why it was refused."""
-        retry_after = self.rate_limiter.charge(key, self.guard.limits.max_cost)
-        if retry_after is not None:
-            raise RateLimited(retry_after)
-
-    def admit_ws_operation(
-        self, context: Context, payload: Any
-    ) -> tuple[GatewayError | None, bool]:
-        """Charges a WebSocket operation to its viewer's (or address's) rate limit, as
-        HTTP requests are charged: a refusal, or None; and whether it is a subscription
-        (the others run under the request time budget). Documents the guard refuses cost
-        1 here: the schema extension reports why."""
-        query = payload.get("query") if isinstance(payload, dict) else None
-        if not isinstance(query, str):
-            return None, False  # strawberry refuses the message itself
-        variables = payload.get("variables")
-        operation_name = payload.get("operationName")
-        name = operation_name if isinstance(operation_name, str) else None
-        subscription = False
-        key = rate_key(context.viewer.id, context.client_address)
-        try:
-            prepared = self.guard.prepare(query)
-            operation = prepared.operation(name)
-            subscription = (
-                operation is not None and operation.operation == OperationType.SUBSCRIPTION
-            )
-            cost = self.guard.admit(
-                prepared, name, variables if isinstance(variables, dict) else None
-            )
-        except QueryTooComplex:
-            cost = self.guard.limits.max_cost
-        except GatewayError:
-            cost = 1
-        retry_after = self.rate_limiter.charge(key, cost)
-        if retry_after is not None:
-            return RateLimited(retry_after), subscription
-        return None, subscription
 
     async def create_websocket_response(
         self, request: WebSocket, subprotocol: str | None

@@ -18,6 +18,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
+from gateway.admission import admit_ws_operation
 from gateway.errors import classify
 from gateway.rate_limits import REFUSAL_DELAY_SECONDS
 from resolvers.context import Context
@@ -116,7 +117,9 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged and message["id"] not in self.operations:
-            refusal, subscription = view.admit_ws_operation(self.context, message["payload"])
+            refusal, subscription = admit_ws_operation(
+                view.guard, view.rate_limiter, self.context, message["payload"]
+            )
             if refusal is not None:
                 # Late, and reading nothing else from the socket meanwhile (see
                 # REFUSAL_DELAY_SECONDS).
@@ -187,7 +190,9 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged:
-            refusal, subscription = view.admit_ws_operation(self.context, message["payload"])
+            refusal, subscription = admit_ws_operation(
+                view.guard, view.rate_limiter, self.context, message["payload"]
+            )
             if refusal is not None:
                 await asyncio.sleep(REFUSAL_DELAY_SECONDS)
                 error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
