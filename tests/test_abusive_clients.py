@@ -288,3 +288,28 @@ async def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(database, t
     finally:
         proxied.stop()
     assert statuses == [200] * 5, "each forwarded address has its own budget"
+
+
+def test_trusted_proxies_are_not_counted_as_one_client() -> None:
+    from gateway.connections import ConnectionLimits
+
+    limits = ConnectionLimits.from_proxies(
+        ["10.0.0.0/8", "::1"], header_timeout=10, max_per_address=100
+    )
+    assert not limits.counts("10.1.2.3") and not limits.counts("::1")
+    assert limits.counts("192.0.2.7") and limits.counts("not an address")
+    everyone = ConnectionLimits.from_proxies(["*"], header_timeout=10, max_per_address=100)
+    assert not everyone.counts("192.0.2.7")
+
+
+def test_a_trusted_proxy_that_is_not_an_address_stops_the_gateway_from_starting() -> None:
+    from pydantic import ValidationError
+
+    from gateway.settings import Settings
+
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(GATEWAY_TRUSTED_PROXIES="10.0.0.1, proxy.example")
+    assert Settings(GATEWAY_TRUSTED_PROXIES="10.0.0.1, 10.2.0.0/16").trusted_proxy_list() == [
+        "10.0.0.1",
+        "10.2.0.0/16",
+    ]
