@@ -94,7 +94,7 @@ def _tags_by_name(content_id: str) -> str:
 
 
 def _habits(viewer: str, now: str) -> str:
-    """The viewer's decayed reactions per tag (db/queries/tags.py habit_by_tag_id) as a
+    """The viewer's decayed reactions per tag (db/reads/scoring.py habits) as a
     CTE named habits."""
     half_life = WEIGHTS.habit_half_life_days
     return (

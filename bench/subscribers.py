@@ -151,8 +151,10 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         for i in range(args.subscribers - signed_in)
     ]
 
-    a = GatewayProcess(url, SECRET, workdir / "a.log")
-    b = GatewayProcess(url, SECRET, workdir / "b.log")
+    # Every subscriber connects from 127.0.0.1: lift the per-address connection cap.
+    many = {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
+    a = GatewayProcess(url, SECRET, workdir / "a.log", **many)
+    b = GatewayProcess(url, SECRET, workdir / "b.log", **many)
     try:
         await asyncio.to_thread(a.wait_ready)
         await asyncio.to_thread(b.wait_ready)

@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from db.deadline import waiting_for_connection
 from db.embedded import asyncpg_dsn
 from db.errors import DatabaseUnavailable, is_unavailable
 
@@ -91,15 +92,18 @@ class ReadPool:
 
     async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
         pool = await self._opened(custom_plans)
-        async with pool.acquire(timeout=self.connect_timeout) as connection:
-            try:
-                return list(await connection.fetch(sql, *args))
-            except Exception as error:
-                if connection.is_closed() or is_unavailable(error):
-                    # Released without a reset, a connection the server dropped would be
-                    # handed out again: close it and let the pool open a new one.
-                    connection.terminate()
-                raise
+        with waiting_for_connection():
+            connection = await pool.acquire(timeout=self.connect_timeout)
+        try:
+            return list(await connection.fetch(sql, *args))
+        except Exception as error:
+            if connection.is_closed() or is_unavailable(error):
+                # Released without a reset, a connection the server dropped would be
+                # handed out again: close it and let the pool open a new one.
+                connection.terminate()
+            raise
+        finally:
+            await pool.release(connection)
 
     async def close(self) -> None:
         self._closed = True

@@ -14,6 +14,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.deadline import waiting_for_connection, within_budget
 from db.errors import DatabaseUnavailable, translate_errors
 from db.read_pool import ReadPool, connect_options
 
@@ -66,14 +67,28 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """Writes that call `commit()` (and the reads they make); anything uncommitted
-        is rolled back."""
-        async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
+        is rolled back. Inside a request, within what is left of its time budget
+        (db/deadline.py)."""
+        async with (
+            within_budget(),
+            translate_errors(),
+            AsyncSession(self.engine, expire_on_commit=False) as session,
+        ):
+            # Checked out now, not at the first statement, so that a budget running out
+            # meanwhile is known to have run out waiting for the pool.
+            with waiting_for_connection():
+                await session.connection()
             yield session
 
     async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
         """The rows of one read statement with $n parameters, sent as is outside any
-        transaction. `custom_plans` sends it where it is planned for its values."""
+        transaction. `custom_plans` sends it where it is planned for its values. Inside
+        a request, within what is left of its time budget (db/deadline.py)."""
         self._count(sql)
+        async with within_budget():
+            return await self._fetch(sql, *args, custom_plans=custom_plans)
+
+    async def _fetch(self, sql: str, *args: Any, custom_plans: bool) -> list[Any]:
         if self.reads is not None:
             async with translate_errors():
                 return await self.reads.fetch(sql, *args, custom_plans=custom_plans)

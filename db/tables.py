@@ -147,8 +147,13 @@ class Tag(SQLModel, table=True):
         sa.CheckConstraint("name ~ '^[a-z0-9][a-z0-9-]{0,39}$'", name="tags_name_check"),
     )
 
+    # A function of the name (gateway_tag_id, set by a trigger on insert: migration 0006),
+    # so an id tells nothing about when, or whether, its tag was first named.
     id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger, primary_key=True, autoincrement=False, server_default=sa.FetchedValue()
+        ),
     )
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
     created_at: datetime | None = Field(default=None, sa_column=_now())
@@ -292,6 +297,10 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="notifications_kind_check"),
         sa.Index("notifications_recipient_idx", "recipient_id", sa.text("id DESC")),
+        # One actor's recent notifications to one recipient: repeats collapse into one.
+        sa.Index(
+            "notifications_collapse_idx", "actor_id", "recipient_id", sa.text("created_at DESC")
+        ),
         sa.Index(
             "notifications_unread_idx",
             "recipient_id",
@@ -479,3 +488,18 @@ class FeedJob(SQLModel, table=True):
     claimed_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
     )
+
+
+class AuthThrottle(SQLModel, table=True):
+    """Failed sign-ins and sign-ups per login and per address (resolvers/throttle.py): one
+    row per key, holding the time its allowance is whole again (the GCRA's theoretical
+    arrival time). A cache: UNLOGGED, and rows past their time are deleted as others come."""
+
+    __tablename__ = "auth_throttle"
+    __table_args__ = (
+        sa.Index("auth_throttle_tat_idx", "tat"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    tat: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

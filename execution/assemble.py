@@ -95,7 +95,8 @@ class Assembler:
             key = member.key
             if isinstance(member, Leaf):
                 found = value[key]
-                out[key] = member.derive(found) if member.derive and found is not None else found
+                derive = member.derive
+                out[key] = derive(found, self.ctx) if derive and found is not None else found
             elif isinstance(member, Child):
                 found = self.child(member, value[key], [*path, key])
                 if found is INVALID:

@@ -143,8 +143,8 @@ class Binder:
             return self._found(plan, "User", shape.By.HANDLE)
         type_name, pk = decode_id(str(args["id"]))
         wanted = next(iter(plan.objects)) if plan.name == "content" else type_name
-        if type_name != wanted or type_name not in plan.objects:
-            return None  # an id of another type names nothing here
+        if pk is None or type_name != wanted or type_name not in plan.objects:
+            return None  # an id of another type, or not spelled as issued, names nothing
         if type_name == "Notification" and self.ctx.viewer.id is None:
             return None
         self.values[slot_name(slot, "id")] = pk

@@ -74,7 +74,7 @@ class Leaf:
     key: str
     field: str
     nullable: bool
-    derive: Callable[[Any], Any] | None = None
+    derive: Callable[[Any, Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from execution.executor import Executor
 from execution.extension import WholeQueries
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
+from gateway.connections import STATE_KEY as CONNECTION_LIMITS
+from gateway.connections import ConnectionLimits
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.feed_worker import FeedWorker
@@ -27,8 +29,10 @@ from gateway.health import healthz, readyz_endpoint
 from gateway.operation_guard import GuardOperations, OperationGuard
 from gateway.persisted_queries import PersistedQueries, TrustedDocuments
 from gateway.rate_limits import RateLimiter
+from gateway.request_encoding import DecodeRequestBodies
 from gateway.request_id import RequestIdMiddleware
 from gateway.request_size import RequestSizeLimit
+from gateway.request_timeout import BodyTimeout
 from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
@@ -101,16 +105,24 @@ def create_app(
         persisted=PersistedQueries(settings.persisted_queries_size),
         executor=executor,
         whole_queries=settings.whole_queries,
+        safeguards=settings.safeguards(),
+        time_budget=settings.request_time_budget,
+    )
+    connection_limits = ConnectionLimits.from_proxies(
+        settings.trusted_proxy_list(),
+        header_timeout=settings.header_timeout,
+        max_per_address=settings.max_connections_per_address,
     )
     worker = FeedWorker(database, weights)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if bus is not None:
             bus.start()
         worker.start()
         restore_signals = drain_before_exit(graphql.live)
-        yield
+        # The server's connection protocols read their limits from here (gateway/connections.py).
+        yield {CONNECTION_LIMITS: connection_limits}
         restore_signals()
         await graphql.live.drain()
         await worker.stop()
@@ -127,7 +139,9 @@ def create_app(
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
+            Middleware(BodyTimeout, seconds=settings.body_timeout),
             Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
+            Middleware(DecodeRequestBodies, max_body_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )

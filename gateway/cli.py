@@ -102,6 +102,7 @@ def serve(args: argparse.Namespace) -> None:
                     as_of=today,
                 )
             )
+    trusted_proxies = settings.trusted_proxy_list()
     host = args.host or settings.host
     port = args.port or settings.port
     # Workers and the reloader build the app from the environment in their own process.
@@ -122,7 +123,17 @@ def serve(args: argparse.Namespace) -> None:
         reload=args.reload,
         reload_dirs=[str(Path(__file__).resolve().parent.parent)] if args.reload else None,
         log_level="info",
-        proxy_headers=True,
+        # Slow headers and connections per address (gateway/connections.py).
+        http="gateway.connections:GuardedHttpProtocol",
+        ws="gateway.connections:GuardedWebSocketProtocol",
+        # X-Forwarded-For only from the proxies named: from anyone else it would let a
+        # client pose as any address and escape the per-address limits.
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
+        # WebSocket messages are held to the same limit as HTTP bodies.
+        ws_max_size=settings.max_body_bytes,
+        # Nothing to tell a client about which server software it is talking to.
+        server_header=False,
         # Requests in flight get this long on shutdown; live sockets are closed with 1001
         # before it starts (gateway/shutdown.py).
         timeout_graceful_shutdown=10,

@@ -33,6 +33,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gateway.errors import QueryTooComplex
+from gateway.text_inputs import TextLiteralsRule
 
 # A parsed document keeps every token and node: about 100 bytes a character of its
 # text. Bounding the characters cached, not just the entries, keeps a flood of large
@@ -97,6 +98,7 @@ class DocumentCache:
             *specified_rules,
             MaybeNullValidationRule,
             OneOfInputValidationRule,
+            TextLiteralsRule,
         ]
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)

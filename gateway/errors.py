@@ -7,6 +7,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from db.deadline import BudgetExhausted
 from db.errors import DatabaseUnavailable, StatementTimeout
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable
 
@@ -50,6 +51,15 @@ def statement_timed_out() -> QueryTooComplex:
     )
 
 
+def budget_exhausted(budget: float) -> QueryTooComplex:
+    return QueryTooComplex(
+        f"The request used up its time budget of {budget:g} s in the database and was "
+        "cancelled; ask for less (a smaller `first`, fewer lists, fewer aliases) or split it "
+        "into several requests.",
+        limit="request time budget",
+    )
+
+
 def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
     """The error as clients see it: a contract code, and for anything unexpected a
     generic message with the request id (the detail goes to the log)."""
@@ -60,6 +70,10 @@ def classify(error: GraphQLError, request_id: str | None) -> GraphQLError:
         log.warning("database unavailable (request %s): %s", request_id, original)
         unavailable = ServiceUnavailable()
         return _relocate(error, unavailable.message, unavailable.extensions or {})
+    if isinstance(original, BudgetExhausted):
+        log.warning("time budget used up (request %s): %s", request_id, original)
+        exhausted = budget_exhausted(original.budget)
+        return _relocate(error, exhausted.message, exhausted.extensions or {})
     if isinstance(original, StatementTimeout):
         log.warning("statement timeout (request %s): %s", request_id, original)
         timed_out = statement_timed_out()

@@ -5,6 +5,7 @@ viewer's token, the document (persisted by hash, or trusted), size limits, GET o
 for queries, and the viewer's rate limit.
 """
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
@@ -25,20 +26,22 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
 from execution.broadcast import Broadcaster
 from execution.executor import Executor
+from gateway.admission import charge_refused
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
-from gateway.errors import RateLimited, classify, error_codes
+from gateway.errors import QueryTooComplex, RateLimited, classify, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
 from gateway.persisted_queries import PersistedQueries, resolve_document
-from gateway.rate_limits import RateLimiter, rate_key
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS, RateLimiter, rate_key
 from gateway.request_id import request_id_of
 from gateway.shutdown import LiveSockets
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
@@ -46,6 +49,7 @@ from resolvers.context import Context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
 from resolvers.ranking import RankingWeights
+from resolvers.safeguards import Safeguards
 from resolvers.viewer import Viewer
 
 RETRY_AFTER_SECONDS = 5
@@ -125,6 +129,8 @@ class GraphQLView(GraphQL[Context, None]):
         whole_queries: bool = True,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
+        safeguards: Safeguards | None = None,
+        time_budget: float = 0.0,
     ) -> None:
         super().__init__(
             schema,
@@ -147,6 +153,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = persisted
         self.executor = executor
         self.whole_queries = whole_queries
+        self.safeguards = safeguards or Safeguards()
+        # Seconds of database time one operation may use in all (db/deadline.py); 0: none.
+        self.time_budget = time_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -187,7 +196,10 @@ class GraphQLView(GraphQL[Context, None]):
             retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return _error_response(ServiceUnavailable(), 503, media_type, **retry)
         try:
-            return await self.run(request)
+            response = await self.run(request)
+            if response.status_code == 429:
+                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+            return response
         except HTTPException as error:
             # strawberry's own refusals (unparsable JSON, no query, ...) in the same shape
             return _error_response(BadUserInput(error.reason), error.status_code, media_type)
@@ -196,6 +208,20 @@ class GraphQLView(GraphQL[Context, None]):
         return _opens_explorer(request.method, request.query_params, request.headers)
 
     async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        with time_budget(self.time_budget):
+            return await self._execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+
+    async def _execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
@@ -247,9 +273,16 @@ class GraphQLView(GraphQL[Context, None]):
         query: str,
     ) -> PreparedDocument:
         """The document to run; raises what refuses it before it executes."""
-        prepared = self.guard.prepare(query)
+        key = rate_key(context.viewer.id, context.client_address)
+        try:
+            prepared = self.guard.prepare(query)
+        except QueryTooComplex:
+            charge_refused(self.rate_limiter, self.guard.limits, key)
+            raise
         # Other syntax or validation errors are reported by executing, which runs nothing.
         if prepared.errors and isinstance(prepared.errors[0], GatewayError):
+            if isinstance(prepared.errors[0], QueryTooComplex):
+                charge_refused(self.rate_limiter, self.guard.limits, key)
             raise prepared.errors[0]
         operation = prepared.operation(request_data.operation_name)
         if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
@@ -260,9 +293,12 @@ class GraphQLView(GraphQL[Context, None]):
             )
             message = f"GET runs only queries: send a {operation.operation.value} {where}."
             raise Refusal(_error_response(BadUserInput(message), 405, Allow="POST"))
-        cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
-        client = request.client.host if request.client else None
-        retry_after = self.rate_limiter.charge(rate_key(context.viewer.id, client), cost)
+        try:
+            cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
+        except QueryTooComplex:
+            charge_refused(self.rate_limiter, self.guard.limits, key)
+            raise
+        retry_after = self.rate_limiter.charge(key, cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
         return prepared
@@ -318,6 +354,8 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request_id_of(request.scope),
             bus=self.bus,
             live=self.broadcaster,
+            client_address=request.client.host if request.client else None,
+            safeguards=self.safeguards,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -325,6 +363,27 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson, not json: it refuses what is not UTF-8 (a stray 0xFF byte) and lone
+        # surrogates, which json.loads lets through to fail later as a 500.
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body (or GET's `variables`/`extensions`): JSON holding an object,
+        or a list of them for a batch; 400 with BAD_USER_INPUT otherwise."""
+        try:
+            parsed = self.decode_json(data)
+        except orjson.JSONDecodeError as error:
+            raise HTTPException(400, f"The body is not valid JSON in UTF-8: {error}") from None
+        if not isinstance(parsed, dict | list):
+            kind = "null" if parsed is None else type(parsed).__name__
+            raise HTTPException(
+                400,
+                f'The JSON must be an object such as {{"query": "{{ viewer {{ id }} }}"}} '
+                f"(a list of them for a batch), not {kind}",
+            )
+        return parsed
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

@@ -4,7 +4,9 @@ Measured on the validated document before anything executes. Cost: every field c
 1; a connection (a field with a `first` argument) multiplies the cost of what is
 selected under it by its page size, so nested pages multiply together. Lists without
 `first` are small and bounded by the data model (at most 10 tags on an article), so
-they count once.
+they count once. A page of 0 costs like a page of 1: its totalCount and pageInfo still
+run. Fields that rank (`search`, `feed`) cost `ranking_cost` more, whatever their page
+size: ranking reads and scores hundreds of candidates before the first item is known.
 """
 
 from collections.abc import Mapping
@@ -33,6 +35,8 @@ from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaField
 from gateway.errors import QueryTooComplex
 
 PAGE_ARGUMENT = "first"
+# Root fields that rank a list (per viewer) before paging it.
+RANKED_FIELDS = frozenset({"search", "feed"})
 # Nested pages multiply quickly; past this the exact figure no longer matters, and it
 # still fits the 64-bit integers JSON encoders accept.
 COST_CEILING = 2**53
@@ -47,6 +51,7 @@ class QueryLimits:
     max_tokens: int = 2_000
     max_query_length: int = 50_000
     max_page_size: int = 100
+    ranking_cost: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +78,14 @@ class _Measurer:
         variables: Mapping[str, Any],
         defaults: Mapping[str, Any],
         max_page_size: int,
+        ranking_cost: int,
     ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
         self.defaults = defaults
         self.max_page_size = max_page_size
+        self.ranking_cost = ranking_cost
         # A fragment measures the same wherever it is spread; remembering it keeps a
         # document that spreads fragments inside fragments linear to measure.
         self.by_fragment: dict[str, Measure] = {}
@@ -111,8 +118,11 @@ class _Measurer:
         if node.selection_set is None or definition is None:
             return Measure(cost=1, depth=1, aliases=alias, fields=1)
         inner = self.selection_set(node.selection_set, get_named_type(definition.type))
+        own = 1
+        if parent is self.schema.query_type and node.name.value in RANKED_FIELDS:
+            own += self.ranking_cost
         return Measure(
-            cost=min(1 + self._page_size(node, definition) * inner.cost, COST_CEILING),
+            cost=min(own + self._page_size(node, definition) * inner.cost, COST_CEILING),
             depth=1 + inner.depth,
             aliases=alias + inner.aliases,
             fields=1,
@@ -146,8 +156,10 @@ class _Measurer:
             value = argument.default_value
         if not isinstance(value, int) or isinstance(value, bool):
             value = self.max_page_size
-        # Larger pages are refused by the resolvers, so they cannot cost more than this.
-        size: int = max(0, min(value, self.max_page_size))
+        # Larger pages are refused by the resolvers, so they cannot cost more than this;
+        # a page of 0 (or a negative one, refused too) still costs its totalCount and
+        # pageInfo once.
+        size: int = max(1, min(value, self.max_page_size))
         return size
 
 
@@ -166,12 +178,18 @@ def measure(
     variables: Mapping[str, Any] | None,
     *,
     max_page_size: int,
+    ranking_cost: int = 0,
 ) -> Measure:
     """The size of one operation of a validated document, given the request's variables."""
     root = schema.get_root_type(operation.operation)
     assert root is not None  # the document passed validation
     measurer = _Measurer(
-        schema, fragments, variables or {}, _variable_defaults(operation), max_page_size
+        schema,
+        fragments,
+        variables or {},
+        _variable_defaults(operation),
+        max_page_size,
+        ranking_cost,
     )
     return measurer.selection_set(operation.selection_set, root)
 

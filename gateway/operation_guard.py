@@ -19,6 +19,7 @@ from gateway.documents import DocumentCache, PreparedDocument
 from gateway.errors import QueryTooComplex
 from gateway.limits import QueryLimits, check, measure
 from gateway.persisted_queries import TrustedDocuments
+from gateway.text_inputs import check_variables
 from resolvers.errors import GatewayError
 
 MAX_SIZES_PER_DOCUMENT = 64
@@ -67,6 +68,7 @@ class OperationGuard:
         operation = prepared.operation(operation_name) if prepared.valid else None
         if operation is None:
             return 1
+        check_variables(variables)
         try:
             key = (operation_name, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
         except TypeError:
@@ -79,6 +81,7 @@ class OperationGuard:
                 prepared.fragments,
                 variables,
                 max_page_size=self.limits.max_page_size,
+                ranking_cost=self.limits.ranking_cost,
             )
             if key is not None and len(prepared.sizes) < MAX_SIZES_PER_DOCUMENT:
                 prepared.sizes[key] = size

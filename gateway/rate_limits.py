@@ -12,6 +12,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# A request refused for its client's budget (RATE_LIMITED) is answered this late: a
+# client that retries at once instead of waiting Retry-After (at least 1 s) then sends
+# one request a second per connection, not thousands that each cost the gateway a
+# refusal. Clients that wait as told lose nothing.
+REFUSAL_DELAY_SECONDS = 1.0
 # Enough for every client an instance sees at once; the least recently seen bucket is
 # dropped first, which only forgives a client that has been quiet the longest.
 MAX_BUCKETS = 100_000

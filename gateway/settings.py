@@ -1,6 +1,8 @@
 """Settings, read once from the environment (and an optional .env) by the CLI."""
 
+import ipaddress
 import secrets
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
@@ -10,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.ranking import RankingWeights
 from gateway.limits import QueryLimits
+from resolvers.render import RemoteImages
+from resolvers.safeguards import Safeguards
+from resolvers.throttle import Allowance, AuthThrottle
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
 
@@ -96,12 +101,57 @@ class Settings(BaseSettings):
     # compiles its own selection (one statement per root field).
     whole_queries: bool = Field(default=True, validation_alias="GATEWAY_WHOLE_QUERIES")
 
+    # Abuse controls (docs/security.md): what one client may cost everyone else.
+    ranking_cost: int = Field(default=500, ge=0, validation_alias="GATEWAY_RANKING_COST")
+    request_time_budget: float = Field(
+        default=2.0, ge=0, validation_alias="GATEWAY_REQUEST_TIME_BUDGET"
+    )
+    signin_failures_per_login: int = Field(
+        default=10, gt=0, validation_alias="GATEWAY_SIGNIN_FAILURES_PER_LOGIN"
+    )
+    signin_failures_per_address: int = Field(
+        default=50, gt=0, validation_alias="GATEWAY_SIGNIN_FAILURES_PER_ADDRESS"
+    )
+    signin_window: float = Field(default=900.0, gt=0, validation_alias="GATEWAY_SIGNIN_WINDOW")
+    signups_per_address: int = Field(
+        default=20, gt=0, validation_alias="GATEWAY_SIGNUPS_PER_ADDRESS"
+    )
+    signup_window: float = Field(default=3600.0, gt=0, validation_alias="GATEWAY_SIGNUP_WINDOW")
+    notification_collapse_hours: float = Field(
+        default=24.0, ge=0, validation_alias="GATEWAY_NOTIFICATION_COLLAPSE_HOURS"
+    )
+    header_timeout: float = Field(default=10.0, gt=0, validation_alias="GATEWAY_HEADER_TIMEOUT")
+    body_timeout: float = Field(default=20.0, gt=0, validation_alias="GATEWAY_BODY_TIMEOUT")
+    max_connections_per_address: int = Field(
+        default=100, gt=0, validation_alias="GATEWAY_MAX_CONNECTIONS_PER_ADDRESS"
+    )
+    # Comma-separated addresses or networks whose X-Forwarded-For is believed; none by
+    # default, so no client can pose as another by sending the header itself.
+    trusted_proxies: str = Field(default="", validation_alias="GATEWAY_TRUSTED_PROXIES")
+    remote_images: RemoteImages = Field(
+        default=RemoteImages.DROP, validation_alias="GATEWAY_REMOTE_IMAGES"
+    )
+
     # Ranking (docs/ranking.md): GATEWAY_RANK_* each.
     ranking: RankingSettings = Field(default_factory=RankingSettings)
 
     @property
     def production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_addresses(self) -> Self:
+        for entry in self.trusted_proxy_list():
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GATEWAY_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Self:
@@ -122,7 +172,23 @@ class Settings(BaseSettings):
             max_tokens=self.max_tokens,
             max_query_length=self.max_query_length,
             max_page_size=self.max_page_size,
+            ranking_cost=self.ranking_cost,
         )
+
+    def safeguards(self) -> Safeguards:
+        return Safeguards(
+            notification_collapse=timedelta(hours=self.notification_collapse_hours),
+            images=self.remote_images,
+            throttle=AuthThrottle(
+                sign_in_per_login=Allowance(self.signin_failures_per_login, self.signin_window),
+                sign_in_per_address=Allowance(self.signin_failures_per_address, self.signin_window),
+                sign_up_per_address=Allowance(self.signups_per_address, self.signup_window),
+            ),
+        )
+
+    def trusted_proxy_list(self) -> list[str]:
+        """GATEWAY_TRUSTED_PROXIES as a list of addresses and networks (or "*")."""
+        return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
 
     def with_database(self, url: str) -> "Settings":
         return self.model_copy(update={"database_url": url})

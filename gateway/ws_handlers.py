@@ -2,6 +2,7 @@
 operation: a socket outlives tokens, and a token revoked (logout) or expired since
 connection_init must not keep working on it."""
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +16,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
-from execution.broadcast import Outlet, outlet
+from gateway.admission import admit_ws_operation
 from gateway.errors import classify
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
+from execution.broadcast import Outlet, outlet
 
 if TYPE_CHECKING:
     from gateway.graphql_view import GraphQLView
@@ -44,6 +48,25 @@ async def send_text_frame(adapter: Any, message: Mapping[str, object]) -> None:
         raise WebSocketDisconnected from error
 
 
+def message_problem(message: object) -> str | None:
+    """What is wrong with a protocol message strawberry would trip over (a JSON value
+    that is not an object, an operation without a text query), or None."""
+    if not isinstance(message, dict):
+        return "WebSocket message must be a JSON object"
+    if message.get("type") not in ("subscribe", "start"):
+        return None
+    payload = message.get("payload")
+    if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
+        return "An operation message needs an `id` string and a `payload` object"
+    if not isinstance(payload.get("query"), str):
+        return "An operation's payload needs a `query` string"
+    if not isinstance(payload.get("variables"), dict | None):
+        return "An operation's `variables` must be an object or null"
+    if not isinstance(payload.get("operationName"), str | None):
+        return "An operation's `operationName` must be a string or null"
+    return None
+
+
 def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQLError]:
     """What ClassifyErrors does to a result's errors, for results the broadcast path
     executes outside strawberry's per-operation extensions (execution/broadcast.py)."""
@@ -58,13 +81,29 @@ def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
 
 
 class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Ids of the queries and mutations admitted: they run under the request time budget.
+        self.budgeted: set[str] = set()
+
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+
+    async def handle_message(self, message: Any) -> None:
+        problem = message_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def run_operation(self, operation: Any) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
         outlet.set(_outlet(self.websocket, operation.id, "next"))
-        await super().run_operation(operation)
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        budget = view.time_budget if operation.id in self.budgeted else None
+        self.budgeted.discard(operation.id)
+        with time_budget(budget):
+            await super().run_operation(operation)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -77,12 +116,44 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refusal, subscription = admit_ws_operation(
+                view.guard, view.rate_limiter, self.context, message["payload"]
+            )
+            if refusal is not None:
+                # Late, and reading nothing else from the socket meanwhile (see
+                # REFUSAL_DELAY_SECONDS).
+                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+                payload = [refusal.formatted]
+                await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+                return
+            await super().handle_subscribe(message)
+            # Only once it runs: strawberry may refuse it (too many in flight).
+            self.budgeted.discard(message["id"])
+            if not subscription and message["id"] in self.operations:
+                self.budgeted.add(message["id"])
+            return
         await super().handle_subscribe(message)
 
 
 class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Ids of the queries and mutations admitted: they run under the request time budget.
+        self.budgeted: set[str] = set()
+
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+
+    async def handle_message(self, message: Any) -> None:
+        problem = message_problem(message)
+        if problem is None:
+            await super().handle_message(message)
+        elif isinstance(message, dict) and isinstance(message.get("id"), str):
+            await self.send_message(
+                {"type": "error", "id": message["id"], "payload": {"message": problem}}
+            )
+        # This protocol ignores messages it cannot read (as it ignores what is not JSON).
 
     async def handle_async_results(
         self,
@@ -93,7 +164,11 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
     ) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
         outlet.set(_outlet(self.websocket, operation_id, "data"))
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        budget = view.time_budget if operation_id in self.budgeted else None
+        self.budgeted.discard(operation_id)
+        with time_budget(budget):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def handle_connection_init(self, message: Any) -> None:
         # graphql-ws tolerates a second init; it would swap the viewer of a live
@@ -113,5 +188,20 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
         view: GraphQLView = self.view  # type: ignore[assignment]
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
+            return
+        if self.connection_acknowledged:
+            refusal, subscription = admit_ws_operation(
+                view.guard, view.rate_limiter, self.context, message["payload"]
+            )
+            if refusal is not None:
+                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+                error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
+                await self.send_message(error)
+                return
+            await super().handle_start(message)
+            # Only once it runs: strawberry may refuse it (too many in flight).
+            self.budgeted.discard(message["id"])
+            if not subscription and message["id"] in self.tasks:
+                self.budgeted.add(message["id"])
             return
         await super().handle_start(message)

@@ -36,6 +36,10 @@ async def register(
     display_name = validation.text(
         display_name, field="displayName", maximum=validation.MAX_DISPLAY_NAME
     )
+    throttle = ctx.safeguards.throttle
+    if throttle is not None:
+        # Before the costly hash; a clash (handle taken) counts too: it probes accounts.
+        await throttle.sign_up(ctx)
     password_hash = await ctx.passwords.hash(password)
     try:
         async with ctx.db.session() as session:
@@ -56,13 +60,16 @@ async def register(
 
 
 async def login(ctx: Context, *, login: str, password: str) -> SignedIn:
-    """Same message, and the same argon2 work, whether the login or the password is wrong."""
-    if len(password) > validation.MAX_PASSWORD:
-        raise Unauthenticated(LOGIN_FAILED)
+    """Same message, and the same argon2 work, whether the login or the password is wrong.
+    Failed attempts are throttled per login and per address (resolvers/throttle.py)."""
     normalized = validation.normalize_handle(login)
-    async with ctx.db.session() as session:
-        user = await get_user_by_login(session, normalized) if normalized else None
-    if not await ctx.passwords.verify(user.password_hash if user else None, password) or not user:
+    throttle = ctx.safeguards.throttle
+    if throttle is not None:
+        await throttle.begin_sign_in(ctx, normalized)
+    user = await _check_password(ctx, normalized, password)
+    if throttle is not None:
+        await throttle.end_sign_in(ctx, normalized, succeeded=user is not None)
+    if user is None:
         raise Unauthenticated(LOGIN_FAILED)
     assert user.id is not None
     if ctx.passwords.needs_rehash(user.password_hash):
@@ -72,6 +79,17 @@ async def login(ctx: Context, *, login: str, password: str) -> SignedIn:
             await session.commit()
     issued = ctx.tokens.issue(user.id, user.token_version)
     return SignedIn(issued.token, issued.expires_at, user)
+
+
+async def _check_password(ctx: Context, login: str, password: str) -> User | None:
+    """The user `login` names if `password` is theirs, else None."""
+    if len(password) > validation.MAX_PASSWORD:
+        return None
+    async with ctx.db.session() as session:
+        user = await get_user_by_login(session, login) if login else None
+    if not await ctx.passwords.verify(user.password_hash if user else None, password):
+        return None
+    return user
 
 
 async def logout(ctx: Context) -> bool:

@@ -11,6 +11,7 @@ from db.ranking import RankingWeights
 from db.session import Database
 from resolvers.auth import PasswordService, TokenService
 from resolvers.cursors import CursorCodec
+from resolvers.safeguards import Safeguards
 from resolvers.viewer import Viewer
 
 
@@ -57,3 +58,6 @@ class Context:
     # Set once the HTTP view asked the executor for the whole query: the schema
     # extension then does not ask again before strawberry runs it.
     compiled_read_tried: bool = False
+    # The client's address (the peer's, or a trusted proxy's X-Forwarded-For).
+    client_address: str | None = None
+    safeguards: Safeguards = field(default_factory=Safeguards)

@@ -1,30 +1,42 @@
-"""Opaque, type-safe global ids (Relay): base64url of "Type:number"."""
+"""Opaque, type-safe global ids (Relay): base64url of "Type:number", unpadded.
+
+Each object has exactly one id. Any other spelling of it (padding, "Content:007", "+5",
+" 5", "1_0", other scripts' digits, a number beyond what a row can hold) names nothing:
+null or NOT_FOUND like any id of something missing, never a second way in."""
 
 import base64
 import binascii
+import re
 
 from resolvers.errors import BadUserInput
 
 NODE_TYPES = ("User", "Content", "Tag", "Notification")
+# Primary keys are Postgres bigints.
+MAX_PK = 2**63 - 1
+_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def encode_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
-def decode_id(global_id: str, *, argument: str = "id") -> tuple[str, int]:
-    """(type name, primary key); BAD_USER_INPUT when `global_id` is not an id we issued."""
+def decode_id(global_id: str, *, argument: str = "id") -> tuple[str, int | None]:
+    """(type name, primary key); the key is None when the id is not spelled as this API
+    issues it (it names nothing). BAD_USER_INPUT when `global_id` is not an id at all."""
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        number = int(pk)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise BadUserInput(
             f"`{argument}` is not a valid id: use an id returned by this API"
         ) from None
-    if type_name not in NODE_TYPES or number <= 0:
+    type_name, colon, number = text.partition(":")
+    if not colon or type_name not in NODE_TYPES:
         raise BadUserInput(f"`{argument}` is not a valid id: use an id returned by this API")
-    return type_name, number
+    if not _NUMBER.fullmatch(number) or int(number) > MAX_PK:
+        return type_name, None
+    pk = int(number)
+    return type_name, pk if encode_id(type_name, pk) == global_id else None
 
 
 def decode_id_of(global_id: str, type_name: str, *, argument: str = "id") -> int | None:

@@ -15,7 +15,8 @@ async def mark_read(ctx: Context, global_ids: list[str] | None) -> int:
             type_name, pk = decode_id(global_id, argument="ids")
             if type_name != "Notification":
                 raise BadUserInput("`ids` must hold notification ids", field="ids")
-            ids.append(pk)
+            if pk is not None:  # otherwise it names no notification
+                ids.append(pk)
     async with ctx.db.session() as session:
         changed = await queries.mark_read(session, viewer_id, ids)
         await session.commit()

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from db.queries import users as user_queries
-from db.writes.preferences import save_preferences
+from db.writes.preferences import FollowedAndMuted, save_preferences
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, require_viewer_id
@@ -70,13 +70,30 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> int:
             author_ids = [user.id for user in found if user is not None and user.id is not None]
             if viewer_id in author_ids:
                 raise BadUserInput("`mutedAuthors`: you cannot mute yourself", field="mutedAuthors")
-        await save_preferences(
-            session,
-            viewer_id,
-            followed_tags=followed,
-            muted_tags=muted_tags,
-            muted_author_ids=author_ids,
-            languages=languages,
-        )
+        try:
+            await save_preferences(
+                session,
+                viewer_id,
+                followed_tags=followed,
+                muted_tags=muted_tags,
+                muted_author_ids=author_ids,
+                languages=languages,
+            )
+        except FollowedAndMuted as clash:
+            raise _followed_and_muted(clash) from None
         await session.commit()
     return viewer_id
+
+
+def _followed_and_muted(clash: FollowedAndMuted) -> BadUserInput:
+    if clash.given == "followed":
+        return BadUserInput(
+            f"`followedTags`: #{clash.tag} is muted; a tag is followed or muted, not both: "
+            "send `mutedTags` without it in the same call",
+            field="followedTags",
+        )
+    return BadUserInput(
+        f"`mutedTags`: #{clash.tag} is followed; a tag is followed or muted, not both: "
+        "send `followedTags` without it in the same call",
+        field="mutedTags",
+    )

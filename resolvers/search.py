@@ -3,6 +3,7 @@
 import hashlib
 
 from resolvers.errors import BadUserInput
+from resolvers.search_terms import require_searchable
 
 MAX_QUERY = 200
 
@@ -13,6 +14,7 @@ def check_query(query: str) -> str:
         raise BadUserInput("`query` must not be empty", field="query")
     if len(text) > MAX_QUERY:
         raise BadUserInput(f"`query` must be at most {MAX_QUERY} characters", field="query")
+    require_searchable(text)
     return text
 
 

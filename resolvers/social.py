@@ -28,7 +28,11 @@ async def follow(ctx: Context, handle: str) -> User:
     async with ctx.db.session() as session:
         if await writes.insert_follow(session, follower_id=viewer_id, followee_id=user.id):
             await writes.insert_notification(
-                session, recipient_id=user.id, kind="NEW_FOLLOWER", actor_id=viewer_id
+                session,
+                recipient_id=user.id,
+                kind="NEW_FOLLOWER",
+                actor_id=viewer_id,
+                collapse=ctx.safeguards.notification_collapse,
             )
         await session.commit()
     return user
@@ -69,6 +73,7 @@ async def _reaction(ctx: Context, global_id: str, *, adding: bool) -> int:
                     kind="REACTION",
                     actor_id=viewer_id,
                     content_id=content.id,
+                    collapse=ctx.safeguards.notification_collapse,
                 )
         else:
             await writes.delete_reaction(session, user_id=viewer_id, content_id=content.id)

@@ -30,11 +30,11 @@ def field(
     description: str | None = None,
     *,
     source: str | None = None,
-    derive: Callable[[Any], Any] | None = None,
+    derive: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
     """A field whose value the compiler built (its type is the class annotation). With
-    `derive`, the value is `derive(the value of field `source`)`, computed in Python for
-    what SQL does not do (rendering Markdown)."""
+    `derive`, the value is `derive(the value of field `source`, the context)`, computed
+    in Python for what SQL does not do (rendering Markdown)."""
     metadata = {"source": source, "derive": derive} if derive is not None else {}
     return strawberry.field(resolver=value_of, description=description, metadata=metadata)
 

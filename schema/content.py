@@ -23,9 +23,10 @@ class Content(Node):
     body: str = field("Markdown source.")
     body_html: str = field(
         "Rendered and sanitized HTML: no script, style, iframe, event-handler attribute or "
-        "javascript: URL survives.",
+        "javascript: URL survives. Images are left out unless the gateway is set to keep them "
+        "(GATEWAY_REMOTE_IMAGES): a reader's browser would fetch them from wherever they point.",
         source="body",
-        derive=lambda body: render_markdown(body),
+        derive=lambda body, ctx: render_markdown(body, images=ctx.safeguards.images),
     )
     status: ContentStatus = field()
     visibility: Visibility = field()

@@ -155,9 +155,9 @@ class _CountingRenderer:
     def __init__(self, render) -> None:
         self.render, self.calls = render, 0
 
-    def __call__(self, body: str) -> str:
+    def __call__(self, body: str, **options: object) -> str:
         self.calls += 1
-        return self.render(body)
+        return self.render(body, **options)
 
 
 async def test_a_document_is_executed_once_per_audience_not_per_socket(live, monkeypatch) -> None:
@@ -212,7 +212,7 @@ async def test_a_personal_document_is_executed_for_each_socket(live, monkeypatch
 
 
 class _Sockets:
-    """Subscriptions on the broadcast path (schema/live_broadcast.py), each writing its
+    """Subscriptions on the broadcast path (execution/broadcast.py), each writing its
     frames to a list instead of a socket; `stall` makes a socket's writes never finish."""
 
     def __init__(self, db, bus, query: str = FAN_OUT_QUERY) -> None:

@@ -85,3 +85,19 @@ async def test_anonymous_requests_are_limited_per_client_address(db, tmp_path) -
         assert (await client.post("/graphql", json=QUERY)).status_code == 200
         assert (await client.post("/graphql", json=QUERY)).status_code == 429
         assert (await client.post("/graphql", json=QUERY, headers=signed_in)).status_code == 200
+
+
+async def test_a_refusal_is_answered_late_so_retrying_at_once_gains_nothing(db, tmp_path) -> None:
+    import time
+
+    async with gateway(db, tmp_path, rate_limit_capacity=40, rate_limit_refill=0.1) as client:
+        graphql_view(client).rate_limiter.clock = Clock()
+        assert (await client.post("/graphql", json=QUERY)).status_code == 200
+        started = time.monotonic()
+        refused = await client.post("/graphql", json=QUERY)
+        waited = time.monotonic() - started
+        answered = time.monotonic()
+        assert (await client.post("/graphql", json=CHEAP)).status_code == 200
+    assert refused.status_code == 429
+    assert waited >= 1.0, "one refusal a second per connection, at most"
+    assert time.monotonic() - answered < 1.0, "what is admitted is not held back"

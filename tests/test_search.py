@@ -147,10 +147,13 @@ async def test_each_distinct_parse_of_the_query_is_kept_once(db) -> None:
         assert tuple(parsed.one()) == ("'python'", "'kubernet' | 'kubernetes'", True)
 
 
-async def test_a_query_without_words_finds_nothing(db, gql) -> None:
+async def test_a_query_without_words_is_refused_saying_what_to_add(db, gql) -> None:
     author = await make_user(db)
     await make_content(db, author, title="Punctuation!!!", at=NOW)
-    assert await found(gql, "!!!") == []
+    result = await gql.execute(SEARCH, {"q": "!!!", "first": 5})
+    (error,) = result.errors
+    assert error.extensions["code"] == "BAD_USER_INPUT"
+    assert "no word to search for" in error.message
 
 
 async def test_total_count_stops_at_the_count_limit(db, gql, monkeypatch) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from db.seed.base import CONTENT_SPAN, DAY, USER_SPAN, SeedPlan, Ticker, pick, stream, timestamp
 from db.seed.population import Population, Row, tag_cumulative
 from db.seed.texts import CODE_SNIPPETS, LANGUAGES, Language
-from db.seed.words import TAGS, tag_label
+from db.seed.words import TAG_IDS, TAGS, tag_label
 
 CONTENT_COLUMNS = (
     "id", "author_id", "title", "summary", "body", "status", "visibility", "language",
@@ -50,7 +50,7 @@ class Catalogue:
 def tag_rows(plan: SeedPlan) -> list[Row]:
     # All tags exist from the site's first day, a minute apart in popularity order.
     opened = int(plan.reference.timestamp()) - USER_SPAN
-    return [(i + 1, name, timestamp(opened + 60 * i)) for i, name in enumerate(TAGS)]
+    return [(TAG_IDS[i], name, timestamp(opened + 60 * i)) for i, name in enumerate(TAGS)]
 
 
 def _paragraphs(rng: random.Random, language: Language) -> list[str]:
@@ -159,7 +159,7 @@ def content_tag_rows(catalogue: Catalogue, ticker: Ticker) -> Iterator[Row]:
     at = 0
     for content, count in enumerate(catalogue.tag_counts):
         for tag in tags[at : at + count]:
-            yield (content + 1, tag + 1)
+            yield (content + 1, TAG_IDS[tag])
         at += count
         ticker.step(count)
 

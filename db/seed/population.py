@@ -25,7 +25,15 @@ from db.seed.base import (
     zipf_cumulative,
 )
 from db.seed.texts import LANGUAGE_WEIGHTS, LANGUAGES
-from db.seed.words import BIOS, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, TAGS, tag_label
+from db.seed.words import (
+    BIOS,
+    EMAIL_DOMAINS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    TAG_IDS,
+    TAGS,
+    tag_label,
+)
 
 # The demo accounts: always the first users, so their ids are 1, 2, 3.
 # ada is an ADMIN and the most prolific author; grace and alan are MEMBERs with
@@ -204,10 +212,10 @@ def preference_rows(pop: Population, ticker: Ticker) -> Preferences:
                 weight = round(rng.uniform(-1.0, -0.2), 2)
             else:
                 weight = round(rng.uniform(0.2, 1.0), 2)
-            out.followed_tags.append((u + 1, tag + 1, weight))
+            out.followed_tags.append((u + 1, TAG_IDS[tag], weight))
         if rng.random() < 0.25:
             muted = {rng.randrange(len(TAGS)) for _ in range(rng.randint(1, 2))} - followed
-            out.muted_tags.extend((u + 1, tag + 1) for tag in sorted(muted))
+            out.muted_tags.extend((u + 1, TAG_IDS[tag]) for tag in sorted(muted))
         if rng.random() < 0.1 and pop.size > 1:
             authors = {pick(rng, pop.author_cum) for _ in range(rng.randint(1, 2))} - {u}
             out.muted_authors.extend((u + 1, a + 1) for a in sorted(authors))

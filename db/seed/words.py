@@ -4,6 +4,8 @@ Tags are listed roughly from most to least popular; catalogue.py weights them by
 position, so the head of this list dominates the way real tag clouds do.
 """
 
+from db.tag_ids import tag_id
+
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
@@ -59,6 +61,8 @@ TAG_LABELS: dict[str, str] = {
     "rabbitmq": "RabbitMQ", "protobuf": "Protocol Buffers", "dotfiles": "dotfiles",
 }  # fmt: skip
 
+# The id each tag gets (a function of its name), by position in TAGS.
+TAG_IDS = tuple(tag_id(name) for name in TAGS)
 
 # Single-word tags that are names (languages, tools) and so keep a capital mid-sentence.
 PROPER_NOUNS = frozenset(

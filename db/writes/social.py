@@ -1,5 +1,7 @@
 """Follows, reactions and the notifications they leave."""
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
@@ -49,13 +51,34 @@ async def insert_notification(
     *,
     recipient_id: int,
     kind: str,
-    actor_id: int | None = None,
+    actor_id: int,
     content_id: int | None = None,
-) -> None:
-    """Writes the notification and announces it to its recipient's live subscriptions."""
-    notification = Notification(
-        recipient_id=recipient_id, kind=kind, actor_id=actor_id, content_id=content_id
+    collapse: timedelta = timedelta(0),
+) -> bool:
+    """Writes the notification and announces it to its recipient's live subscriptions,
+    unless the same one (actor, recipient, kind, content) was written within `collapse`:
+    following and unfollowing someone fifty times leaves them one notification. True
+    when it was written."""
+    recent = sa.select(col(Notification.id)).where(
+        col(Notification.actor_id) == actor_id,
+        col(Notification.recipient_id) == recipient_id,
+        col(Notification.kind) == kind,
+        col(Notification.content_id).is_not_distinct_from(sa.cast(content_id, sa.BigInteger)),
+        col(Notification.created_at) > sa.func.now() - collapse,
     )
-    session.add(notification)
-    await session.flush()
-    await emit(session, {"type": "notification", "id": notification.id, "recipient": recipient_id})
+    values = sa.select(
+        sa.cast(recipient_id, sa.BigInteger),
+        sa.literal(kind),
+        sa.cast(actor_id, sa.BigInteger),
+        sa.cast(content_id, sa.BigInteger),
+    ).where(~sa.exists(recent))
+    statement = (
+        insert(Notification)
+        .from_select(["recipient_id", "kind", "actor_id", "content_id"], values)
+        .returning(col(Notification.id))
+    )
+    notification_id = (await session.exec(statement)).scalar_one_or_none()
+    if notification_id is None:
+        return False
+    await emit(session, {"type": "notification", "id": notification_id, "recipient": recipient_id})
+    return True

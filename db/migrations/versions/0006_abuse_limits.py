@@ -1,0 +1,129 @@
+"""abuse limits
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01 15:00:00.000000
+
+- auth_throttle: failed sign-ins and sign-ups per login and per address, shared by every
+  gateway process (resolvers/throttle.py). A cache: UNLOGGED.
+- notifications_collapse_idx: finds the notification one actor already sent one recipient,
+  so repeats within the collapse window are not written again (db/writes/social.py).
+- gateway_search_tsquery keeps only parses Postgres can search by index: a parse made only
+  of negations (`-a -b`, or `the -python` in a language where `the` is a stop word) matches
+  nearly every row and made one search read the whole table.
+- Tag ids are a function of the name (gateway_tag_id), set by a trigger on every insert, so
+  the id returned for a tag named in preferences tells nothing about whether, or when, the
+  tag was created before. Existing tags are renumbered, and the stored feeds, which hold
+  tag ids, are emptied: each viewer's is rebuilt on their next visit.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SEARCH_TSQUERY_FUNCTION = """
+CREATE OR REPLACE FUNCTION gateway_search_tsquery(query text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT string_agg(DISTINCT '(' || parsed::text || ')', ' | ')::tsquery
+  FROM unnest(ARRAY[
+    websearch_to_tsquery('simple', query), websearch_to_tsquery('english', query),
+    websearch_to_tsquery('german', query), websearch_to_tsquery('french', query),
+    websearch_to_tsquery('spanish', query), websearch_to_tsquery('portuguese', query),
+    websearch_to_tsquery('italian', query), websearch_to_tsquery('dutch', query)
+  ]) AS parsed
+  WHERE numnode(parsed) > 0 AND querytree(parsed) <> 'T'
+$$
+"""
+PREVIOUS_SEARCH_TSQUERY_FUNCTION = SEARCH_TSQUERY_FUNCTION.replace(
+    " AND querytree(parsed) <> 'T'", ""
+)
+
+# The first 63 bits of the name's MD5 (db/tag_ids.py computes the same in Python).
+TAG_ID_FUNCTION = """
+CREATE FUNCTION gateway_tag_id(name text) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT greatest(1, ('x' || substr(md5(name), 1, 16))::bit(64)::bigint & 9223372036854775807)
+$$
+"""
+TAG_ID_TRIGGER_FUNCTION = """
+CREATE FUNCTION gateway_tag_id_from_name() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.id := gateway_tag_id(NEW.name);
+  RETURN NEW;
+END
+$$
+"""
+TAG_ID_TRIGGER = """
+CREATE TRIGGER tags_id_from_name BEFORE INSERT ON tags
+FOR EACH ROW EXECUTE FUNCTION gateway_tag_id_from_name()
+"""
+TAG_REFERENCES = ("content_tags", "followed_tags", "muted_tags")
+# Derived from the tables above (migration 0004): emptied rather than renumbered.
+STORED_FEEDS = "feed_entries, feed_habits, feed_state, feed_shared, feed_snapshots, feed_jobs"
+
+
+def _renumber_tags(new_id: str) -> None:
+    """Gives every tag the id `new_id` computes (SQL over `tags`), and its references too."""
+    op.execute(f"TRUNCATE {STORED_FEEDS}")
+    for table in TAG_REFERENCES:
+        op.drop_constraint(f"{table}_tag_id_fkey", table, type_="foreignkey")
+    op.execute(f"CREATE TEMPORARY TABLE tag_renumbering AS SELECT id, {new_id} AS new FROM tags")
+    for table in TAG_REFERENCES:
+        op.execute(
+            f"UPDATE {table} SET tag_id = r.new FROM tag_renumbering r"
+            f" WHERE {table}.tag_id = r.id AND r.new <> r.id"
+        )
+    op.execute("UPDATE tags SET id = r.new FROM tag_renumbering r WHERE tags.id = r.id")
+    op.execute("DROP TABLE tag_renumbering")
+    for table in TAG_REFERENCES:
+        op.create_foreign_key(
+            f"{table}_tag_id_fkey", table, "tags", ["tag_id"], ["id"], ondelete="CASCADE"
+        )
+
+
+def upgrade() -> None:
+    op.create_table(
+        "auth_throttle",
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("tat", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+        prefixes=["UNLOGGED"],
+    )
+    op.create_index("auth_throttle_tat_idx", "auth_throttle", ["tat"], unique=False)
+    op.create_index(
+        "notifications_collapse_idx",
+        "notifications",
+        ["actor_id", "recipient_id", sa.literal_column("created_at DESC")],
+        unique=False,
+    )
+    op.execute(SEARCH_TSQUERY_FUNCTION)
+
+    op.execute(TAG_ID_FUNCTION)
+    op.execute("ALTER TABLE tags ALTER COLUMN id DROP IDENTITY")
+    # Old ids are small and new ones large: no new id can clash with one not yet moved.
+    _renumber_tags("gateway_tag_id(name)")
+    op.execute(TAG_ID_TRIGGER_FUNCTION)
+    op.execute(TAG_ID_TRIGGER)
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER tags_id_from_name ON tags")
+    op.execute("DROP FUNCTION gateway_tag_id_from_name()")
+    _renumber_tags("row_number() OVER (ORDER BY created_at, name)")
+    op.execute("ALTER TABLE tags ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY")
+    op.execute(
+        "SELECT setval(pg_get_serial_sequence('tags', 'id'), greatest(max(id), 1)) FROM tags"
+    )
+    op.execute("DROP FUNCTION gateway_tag_id(text)")
+
+    op.execute(PREVIOUS_SEARCH_TSQUERY_FUNCTION)
+    op.drop_index("notifications_collapse_idx", table_name="notifications")
+    op.drop_index("auth_throttle_tat_idx", table_name="auth_throttle")
+    op.drop_table("auth_throttle")

@@ -1,0 +1,52 @@
+"""Charging operations to the rate limit where the plain path does not: operations
+refused for their size, and every operation over WebSocket (the HTTP view charges what
+it admits itself, gateway/graphql_view.py)."""
+
+from typing import Any
+
+from graphql import OperationType
+
+from gateway.errors import QueryTooComplex, RateLimited
+from gateway.limits import QueryLimits
+from gateway.operation_guard import OperationGuard
+from gateway.rate_limits import RateLimiter, rate_key
+from resolvers.context import Context
+from resolvers.errors import GatewayError
+
+
+def charge_refused(limiter: RateLimiter, limits: QueryLimits, key: str) -> None:
+    """An operation refused for its size costs what the largest one allowed would: a
+    client that keeps sending them runs out of budget like one that sends what fits.
+    Once it has, RATE_LIMITED: it is told to wait rather than why it was refused."""
+    retry_after = limiter.charge(key, limits.max_cost)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+
+
+def admit_ws_operation(
+    guard: OperationGuard, limiter: RateLimiter, context: Context, payload: Any
+) -> tuple[GatewayError | None, bool]:
+    """Charges a WebSocket operation to its viewer's (or address's) budget, as HTTP
+    requests are charged: a refusal or None, and whether it is a subscription (the others
+    run under the request time budget). Documents the guard refuses cost the largest cost
+    allowed if refused for their size, 1 otherwise; the schema extension says why."""
+    query = payload.get("query") if isinstance(payload, dict) else None
+    if not isinstance(query, str):
+        return None, False  # refused as a malformed message (gateway/ws_handlers.py)
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    name = operation_name if isinstance(operation_name, str) else None
+    subscription = False
+    try:
+        prepared = guard.prepare(query)
+        operation = prepared.operation(name)
+        subscription = operation is not None and operation.operation == OperationType.SUBSCRIPTION
+        cost = guard.admit(prepared, name, variables if isinstance(variables, dict) else None)
+    except QueryTooComplex:
+        cost = guard.limits.max_cost
+    except GatewayError:
+        cost = 1
+    retry_after = limiter.charge(rate_key(context.viewer.id, context.client_address), cost)
+    if retry_after is not None:
+        return RateLimited(retry_after), subscription
+    return None, subscription

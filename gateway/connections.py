@@ -1,0 +1,141 @@
+"""What uvicorn leaves open to slow and greedy clients, closed at the connection: headers
+must be complete within a time limit of the connection (or of a request's first byte),
+and one address may hold only so many connections at once (HTTP and WebSocket alike).
+Bodies are timed by gateway/request_timeout.py.
+
+`gateway serve` runs uvicorn with these protocol classes. They read their limits from the
+app's lifespan state (gateway/app.py puts them there), so every worker process, which
+builds its own app from the settings, applies the same ones. Counts are per process: with
+`--workers N` an address may hold up to N times the limit.
+"""
+
+import asyncio
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+STATE_KEY = "gateway.connection_limits"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    header_timeout: float = 10.0
+    max_per_address: int = 100
+    # Addresses not counted: trusted proxies carry many clients' connections.
+    exempt: tuple[Network, ...] = field(default_factory=tuple)
+    exempt_all: bool = False
+
+    @classmethod
+    def from_proxies(
+        cls, proxies: list[str], *, header_timeout: float, max_per_address: int
+    ) -> "ConnectionLimits":
+        networks = tuple(ipaddress.ip_network(p, strict=False) for p in proxies if p != "*")
+        return cls(header_timeout, max_per_address, networks, exempt_all="*" in proxies)
+
+    def counts(self, address: str) -> bool:
+        if self.exempt_all:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return True
+        return not any(ip in network for network in self.exempt)
+
+
+# The open connections of this process, by peer address, as their transports' ids: a
+# connection upgraded to WebSocket changes protocol object but keeps its transport.
+_open: defaultdict[str, set[int]] = defaultdict(set)
+_address_of: dict[int, str] = {}
+
+
+def _take(address: str, transport: Any) -> None:
+    _open[address].add(id(transport))
+    _address_of[id(transport)] = address
+
+
+def _release(transport: Any) -> None:
+    address = _address_of.pop(id(transport), None)
+    if address is not None:
+        _open[address].discard(id(transport))
+        if not _open[address]:
+            del _open[address]
+
+
+def open_connections(address: str) -> int:
+    return len(_open.get(address, ()))
+
+
+def _limits(app_state: dict[str, Any]) -> ConnectionLimits:
+    limits = app_state.get(STATE_KEY)
+    return limits if isinstance(limits, ConnectionLimits) else ConnectionLimits()
+
+
+def _response(status: bytes, message: str) -> bytes:
+    body = message.encode()
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+    )
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        limits = _limits(self.app_state)
+        address = self.client[0] if self.client else None
+        if address is not None and limits.counts(address):
+            if open_connections(address) >= limits.max_per_address:
+                message = f"too many connections from {address}: at most {limits.max_per_address}"
+                transport.write(_response(b"503 Service Unavailable", message))
+                transport.close()
+                return
+            _take(address, transport)
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            timeout = _limits(self.app_state).header_timeout
+            self._header_timer = self.loop.call_later(timeout, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            timeout = _limits(self.app_state).header_timeout
+            message = f"the request headers did not arrive within {timeout:g} s"
+            self.transport.write(_response(b"408 Request Timeout", message))
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        _release(self.transport)
+        super().connection_lost(exc)
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """Gives back its connection's place when it closes (it took it over from the HTTP
+    protocol that upgraded)."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _release(self.transport)
+        super().connection_lost(exc)
