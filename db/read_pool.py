@@ -33,8 +33,9 @@ PLANNER_SETTINGS = {"random_page_cost": "1.1"}
 def connect_options(connect_timeout: float, statement_timeout: float | None) -> dict[str, Any]:
     """asyncpg's connection arguments for every pool (here and db/session.py):
     `statement_timeout` (seconds) makes Postgres cancel any one statement that runs
-    longer; None leaves the server's setting (migrations and seeding need that)."""
-    options: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": COMMAND_TIMEOUT}
+    longer; None leaves the server's setting and waits as long as a statement takes
+    (migrations and seeding rewrite whole tables)."""
+    options: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": None}
     if statement_timeout:
         options["server_settings"] = {"statement_timeout": f"{round(statement_timeout * 1000)}"}
         options["command_timeout"] = max(COMMAND_TIMEOUT, statement_timeout + 5)
