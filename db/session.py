@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.errors import DatabaseUnavailable, translate_errors
+from db.instrument import instrument_engine, timed
 from db.read_pool import ReadPool, connect_options
 
 
@@ -22,7 +23,7 @@ def create_engine(
 ) -> AsyncEngine:
     """`statement_timeout` (seconds) makes Postgres cancel any one statement that runs
     longer; None leaves the server's setting (migrations and seeding need that)."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -32,6 +33,8 @@ def create_engine(
         pool_timeout=connect_timeout,
         connect_args=connect_options(connect_timeout, statement_timeout),
     )
+    instrument_engine(engine)
+    return engine
 
 
 async def _driver(conn: AsyncConnection) -> Any:
@@ -67,12 +70,14 @@ class Database:
         _count(self.engine, sql)
         if self.reads is not None:
             async with translate_errors():
-                return await self.reads.fetch(sql, *args)
+                with timed(sql):
+                    return await self.reads.fetch(sql, *args)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
                 async with translate_errors():
-                    return list(await driver.fetch(sql, *args))
+                    with timed(sql):
+                        return list(await driver.fetch(sql, *args))
             except (DatabaseUnavailable, asyncio.CancelledError):
                 # Bypassed, the pool cannot tell this connection died or was left
                 # mid-cancel: drop it.
@@ -115,7 +120,8 @@ class BoundDatabase(Database):
         async with self._lock, translate_errors():
             driver = await _driver(self.conn)
             _count(self.engine, sql)
-            return list(await driver.fetch(sql, *args))
+            with timed(sql):
+                return list(await driver.fetch(sql, *args))
 
     async def dispose(self) -> None:
         return None

@@ -1,5 +1,6 @@
 """The ASGI application: routes, middleware and the lifetime of the database pool."""
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,9 +11,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from db.instrument import pool_connections
 from db.notify import EventBus
 from db.read_pool import ReadPool
 from db.session import Database, create_engine
+from gateway import metrics, observe
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
 from gateway.errors import ClassifyErrors
@@ -26,7 +29,7 @@ from gateway.request_id import RequestIdMiddleware
 from gateway.request_size import RequestSizeLimit
 from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
-from gateway.shutdown import drain_before_exit
+from gateway.shutdown import Draining, drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
 from schema.compiled_reads import CompiledReads, reader_for
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # Smaller responses gain less from compression than it costs to compress them.
 COMPRESS_MINIMUM_BYTES = 1_000
+# How often each process writes its pools' connection counts to the metrics.
+POOL_SAMPLE_SECONDS = 1.0
 
 
 def create_app(
@@ -70,6 +75,13 @@ def create_app(
     if settings.compiled_reads:
         extensions.append(CompiledReads)
     schema = build_schema(extensions=extensions)
+    observer = observe.Observer(
+        metrics_on=settings.metrics,
+        slow_seconds=settings.slow_request_ms / 1000 or None,
+        operation_names=settings.metrics_operation_names,
+    )
+    observe.install(observer)
+    draining = Draining()
     guard = OperationGuard(
         schema._schema,
         settings.limits(),
@@ -95,27 +107,51 @@ def create_app(
         persisted=PersistedQueries(settings.persisted_queries_size),
         compiled=reader_for(schema) if settings.compiled_reads else None,
     )
+    if settings.compiled_reads and settings.metrics:
+        reader_for(schema).on_fallback = metrics.COMPILED_FALLBACKS.inc
+
+    async def sample_pools() -> None:
+        for state, count in pool_connections(database.engine, database.reads).items():
+            metrics.POOL_CONNECTIONS.labels(state).set(count)
+
+    async def keep_sampling_pools() -> None:
+        while True:
+            await sample_pools()
+            await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if bus is not None:
             bus.start()
-        restore_signals = drain_before_exit(graphql.live)
+        sampler = asyncio.create_task(keep_sampling_pools()) if settings.metrics else None
+        restore_signals = drain_before_exit(
+            graphql.live, draining, settings.effective_drain_seconds
+        )
         yield
         restore_signals()
+        draining.started = True
         await graphql.live.drain()
+        if sampler is not None:
+            sampler.cancel()
         await database.dispose()
+        metrics.process_exited()
 
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz_endpoint(database, bus, draining)),
+        asset_route(),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if settings.metrics_on_public_port:
+        routes.append(
+            Route("/metrics", metrics.metrics_endpoint(settings.metrics_token, sample_pools))
+        )
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz_endpoint(database, bus)),
-            asset_route(),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-        ],
+        routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(observe.ObserveRequests, observer=observer, draining=draining),
             Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
             Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
         ],
@@ -123,6 +159,7 @@ def create_app(
     )
     app.state.database = database
     app.state.bus = bus
+    app.state.draining = draining
     return app
 
 

@@ -1,17 +1,22 @@
-"""The `gateway` command: serve, migrate, seed, schema, create-admin."""
+"""The `gateway` command: serve, migrate, seed, schema, create-admin, doctor."""
 
 import argparse
 import asyncio
+import atexit
 import getpass
 import logging
+import logging.config
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.settings import Settings, load_or_create_secret
+from gateway.logs import logging_config
+from gateway.settings import LogFormat, Settings, load_or_create_secret
 
 log = logging.getLogger("gateway")
 
@@ -20,10 +25,22 @@ DEMO_USERS = 200
 DEMO_CONTENTS = 2000
 
 
+# pgserver's account of starting the embedded server (initdb, pg_ctl), in the data
+# folder rather than on the terminal; Postgres's own log is postgres/log beside it.
+PGSERVER_LOG = "pgserver.log"
+
+
 def _embedded_url(settings: Settings) -> str:
     """Starts (or joins) the embedded server for this process's lifetime."""
     from db.embedded import EmbeddedPostgres, ensure_database
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(settings.data_dir / PGSERVER_LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    pgserver_log = logging.getLogger("pgserver")
+    pgserver_log.addHandler(handler)
+    pgserver_log.setLevel(logging.INFO)
+    pgserver_log.propagate = False
     server = EmbeddedPostgres(settings.data_dir)
     asyncio.run(ensure_database(server.url("postgres"), EMBEDDED_DATABASE))
     return server.url(EMBEDDED_DATABASE)
@@ -58,6 +75,7 @@ async def _seed(
     *,
     only_if_empty: bool,
     as_of: datetime | None = None,
+    print_logins: bool = True,
 ) -> None:
     from db.seed import REFERENCE_TIME, SeedPlan, is_empty, seed_database
     from gateway.progress import ProgressBar
@@ -71,7 +89,7 @@ async def _seed(
         f"{report.follows:,} follows, {report.reactions:,} reactions",
         file=sys.stderr,
     )
-    if report.demo_logins:
+    if report.demo_logins and print_logins:
         print("demo logins (handle / password):", file=sys.stderr)
         for login in report.demo_logins:
             print(f"  {login.handle} / {login.password}", file=sys.stderr)
@@ -79,6 +97,67 @@ async def _seed(
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def _metrics_folder() -> None:
+    """PROMETHEUS_MULTIPROC_DIR for this run's workers: the one given (emptied: samples
+    of an earlier run would be added to this one's), or a new folder removed at exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return
+    folder = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+def _metrics_listener(address: tuple[str, int]) -> None:
+    """/metrics on a port of its own, served by this (the supervising) process from the
+    workers' shared samples."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(address[1], addr=address[0], registry=registry)
+
+
+def _banner(settings: Settings, url: str, embedded: bool) -> None:
+    """What a person starting the server needs: where it is, how to sign in, where the
+    logs go."""
+    from db.seed.population import DEMO_USERS
+    from db.seed.words import DEMO_PASSWORD
+
+    metrics = None
+    if (listener := settings.metrics_listener()) is not None:
+        metrics = f"http://{listener[0]}:{listener[1]}/metrics"
+    elif settings.metrics_on_public_port:
+        metrics = f"{url.removesuffix('/graphql')}/metrics" + (
+            " (bearer token: GATEWAY_METRICS_TOKEN)" if settings.metrics_token else ""
+        )
+    lines = {"url": url, "metrics": metrics or "off"}
+    if embedded:
+        pgdata = (settings.data_dir / "postgres").resolve()
+        lines["database"] = f"embedded PostgreSQL in {pgdata} (its log: {pgdata / 'log'})"
+        if settings.seed_demo:
+            handles = ", ".join(handle for handle, _, _ in DEMO_USERS)
+            lines["demo logins"] = f"{handles} (password {DEMO_PASSWORD})"
+    else:
+        lines["database"] = "DATABASE_URL"
+    if settings.effective_log_format is LogFormat.JSON:
+        log.info("serving", extra={"fields": lines})
+        return
+    print(f"\nGraphQL and GraphiQL: {url}", file=sys.stderr)
+    for name, value in lines.items():
+        if name != "url":
+            print(f"  {name}: {value}", file=sys.stderr)
+    print(
+        "  logs: this terminal, one line per request (GATEWAY_LOG_FORMAT=json for JSON)\n",
+        file=sys.stderr,
+    )
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -100,6 +179,7 @@ def serve(args: argparse.Namespace) -> None:
                     42,
                     only_if_empty=True,
                     as_of=today,
+                    print_logins=False,
                 )
             )
     host = args.host or settings.host
@@ -107,7 +187,11 @@ def serve(args: argparse.Namespace) -> None:
     # Workers and the reloader build the app from the environment in their own process.
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key or ""
-    print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
+    if settings.metrics:
+        _metrics_folder()
+        if (listener := settings.metrics_listener()) is not None:
+            _metrics_listener(listener)
+    _banner(settings, f"http://{host}:{port}/graphql", embedded)
     # uvicorn raises the signal that stopped it again once it has shut down. SIGTERM's
     # default action (what Docker and systemd send) would end the process on the spot,
     # skipping atexit and with it pgserver's stop of the embedded server, which then
@@ -121,7 +205,10 @@ def serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         reload=args.reload,
         reload_dirs=[str(Path(__file__).resolve().parent.parent)] if args.reload else None,
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.effective_log_format, settings.log_level.upper()),
+        # One line per request comes from the gateway itself (gateway/observe.py).
+        access_log=False,
         proxy_headers=True,
         # Requests in flight get this long on shutdown; live sockets are closed with 1001
         # before it starts (gateway/shutdown.py).
@@ -258,8 +345,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging() -> None:
+    """As the settings say; with settings that do not load (the command reports that
+    itself), plain text."""
+    try:
+        settings = Settings()
+        config = logging_config(settings.effective_log_format, settings.log_level.upper())
+    except Exception:
+        config = logging_config(LogFormat.TEXT)
+    logging.config.dictConfig(config)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging()
     args = build_parser().parse_args(argv)
     args.run(args)
 

@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
+from gateway import request_context
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
@@ -75,6 +76,7 @@ def _error_response(
     error: GatewayError, status: int, media_type: str = JSON, **headers: str
 ) -> Response:
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    request_context.note_result(body)
     return Response(orjson.dumps(body), status, headers, media_type=media_type)
 
 
@@ -247,6 +249,7 @@ class GraphQLView(GraphQL[Context, None]):
         if prepared.errors and isinstance(prepared.errors[0], GatewayError):
             raise prepared.errors[0]
         operation = prepared.operation(request_data.operation_name)
+        request_context.note_operation(operation, prepared.valid)
         if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
             where = (
                 "over WebSocket"
@@ -344,6 +347,7 @@ class GraphQLView(GraphQL[Context, None]):
         response.headers.raw.extend(
             (name, value) for name, value in sub_response.headers.raw if name != b"content-type"
         )
+        request_context.note_result(response_data)
         codes = error_codes(response_data)
         status = next((_STATUS_BY_CODE[code] for code in codes if code in _STATUS_BY_CODE), None)
         if status is not None:

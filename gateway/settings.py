@@ -3,9 +3,9 @@
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.limits import QueryLimits
@@ -17,6 +17,11 @@ PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "developmen
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
 
 
 class Settings(BaseSettings):
@@ -68,6 +73,32 @@ class Settings(BaseSettings):
     # through the resolvers.
     compiled_reads: bool = Field(default=True, validation_alias="GATEWAY_COMPILED_READS")
 
+    # Operating it (docs/deployment.md).
+    # json: one JSON object a line; text: short lines. Unset: json in production.
+    log_format: LogFormat | None = Field(default=None, validation_alias="GATEWAY_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="GATEWAY_LOG_LEVEL"
+    )
+    # Requests that take longer log the SQL statements they sent, with their times; 0: never.
+    slow_request_ms: float = Field(default=1000, ge=0, validation_alias="GATEWAY_SLOW_REQUEST_MS")
+    metrics: bool = Field(default=True, validation_alias="GATEWAY_METRICS")
+    # /metrics needs `Authorization: Bearer <token>` when set.
+    metrics_token: str | None = Field(default=None, validation_alias="GATEWAY_METRICS_TOKEN")
+    # host:port of a listener of its own for /metrics (started by `gateway serve`); the
+    # public port then has no /metrics.
+    metrics_address: str | None = Field(default=None, validation_alias="GATEWAY_METRICS_ADDRESS")
+    metrics_operation_names: int = Field(
+        default=200, ge=0, validation_alias="GATEWAY_METRICS_OPERATION_NAMES"
+    )
+    # Seconds /readyz answers 503 after SIGTERM before the process stops taking requests,
+    # for load balancers to notice. Unset: 5 in production, 0 in development.
+    drain_seconds: float | None = Field(
+        default=None, ge=0, validation_alias="GATEWAY_DRAIN_SECONDS"
+    )
+    # OpenTelemetry's own variable: traces are exported there when it is set.
+    otel_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field(default="content-gateway", validation_alias="OTEL_SERVICE_NAME")
+
     # Ranking (docs/ranking.md): weights of each factor, half-lives and candidate limits.
     rank_followed_author: float = Field(
         default=1.0, validation_alias="GATEWAY_RANK_FOLLOWED_AUTHOR"
@@ -90,6 +121,48 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.JSON if self.production else LogFormat.TEXT
+
+    @property
+    def effective_drain_seconds(self) -> float:
+        if self.drain_seconds is not None:
+            return self.drain_seconds
+        return 5.0 if self.production else 0.0
+
+    @property
+    def metrics_on_public_port(self) -> bool:
+        """/metrics on the serving port: not when it has its own listener, and in
+        production only behind a token."""
+        if not self.metrics or self.metrics_address:
+            return False
+        return bool(self.metrics_token) or not self.production
+
+    def metrics_listener(self) -> tuple[str, int] | None:
+        if not self.metrics or not self.metrics_address:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @model_validator(mode="after")
+    def _metrics_address_is_host_port(self) -> Self:
+        if self.metrics_address:
+            _, colon, port = self.metrics_address.rpartition(":")
+            if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"GATEWAY_METRICS_ADDRESS must be host:port (e.g. 127.0.0.1:9100), not "
+                    f"{self.metrics_address!r}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secret(self) -> Self:

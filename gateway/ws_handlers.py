@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, OperationType
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -17,6 +17,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from db.errors import DatabaseUnavailable
 from gateway.errors import classify
+from gateway.observe import event_delivered, subscription_running
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
 from schema.live_broadcast import Outlet, outlet
@@ -54,17 +55,65 @@ def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
     """Lets a subscription write its results to the socket itself (the broadcast path)."""
     if not isinstance(adapter, ASGIWebSocketAdapter):
         return None
-    return Outlet(operation_id, next_type, adapter.ws.send_text, classify_errors)
+    send_text = adapter.ws.send_text
+
+    async def deliver(frame: str) -> None:
+        await send_text(frame)
+        event_delivered()
+
+    return Outlet(operation_id, next_type, deliver, classify_errors)
 
 
-class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+def subscription_field(view: Any, query: str, operation_name: str | None) -> str | None:
+    """The root field of a subscription document (None for queries, mutations and
+    documents that do not validate), from the guard's cache of prepared documents."""
+    try:
+        prepared = view.guard.prepare(query)
+    except Exception:
+        return None
+    operation = prepared.operation(operation_name) if prepared.valid else None
+    if operation is None or operation.operation != OperationType.SUBSCRIPTION:
+        return None
+    first = operation.selection_set.selections[0]
+    return first.name.value if isinstance(first, FieldNode) else None
+
+
+class _Counting:
+    """Counts subscriptions while they run and the events they deliver (metrics)."""
+
+    live_ids: set[str]
+
+    def _live(self, operation_id: str, query: str, operation_name: str | None) -> str | None:
+        field = subscription_field(self.view, query, operation_name)  # type: ignore[attr-defined]
+        if field is not None:
+            if not hasattr(self, "live_ids"):
+                self.live_ids = set()
+            self.live_ids.add(operation_id)
+        return field
+
+    def _count(self, message: Any) -> None:
+        ids = getattr(self, "live_ids", None)
+        if ids and message.get("type") in ("next", "data") and message.get("id") in ids:
+            event_delivered()
+
+
+class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]):
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+        self._count(message)
 
     async def run_operation(self, operation: Any) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
         outlet.set(_outlet(self.websocket, operation.id, "next"))
-        await super().run_operation(operation)
+        field = self._live(operation.id, operation.query, operation.operation_name)
+        if field is None:
+            await super().run_operation(operation)
+            return
+        try:
+            with subscription_running(field):
+                await super().run_operation(operation)
+        finally:
+            self.live_ids.discard(operation.id)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -80,9 +129,10 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
-class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
+class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+        self._count(message)
 
     async def handle_async_results(
         self,
@@ -93,7 +143,15 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
     ) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
         outlet.set(_outlet(self.websocket, operation_id, "data"))
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        field = self._live(operation_id, query, operation_name)
+        if field is None:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+            return
+        try:
+            with subscription_running(field):
+                await super().handle_async_results(operation_id, query, operation_name, variables)
+        finally:
+            self.live_ids.discard(operation_id)
 
     async def handle_connection_init(self, message: Any) -> None:
         # graphql-ws tolerates a second init; it would swap the viewer of a live

@@ -13,7 +13,7 @@ errors are reported, classified and masked in one place.
 
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from graphql import (
@@ -40,12 +40,18 @@ from schema.root import contents_request, feed_request
 log = logging.getLogger("gateway.compiled")
 
 
+def _nothing() -> None:
+    return None
+
+
 class CompiledReader:
     """Answers planned operations of one schema, or says it cannot (None)."""
 
     def __init__(self, schema: Any) -> None:
         self.schema = schema
         self.plans = Plans()
+        # Told each time a planned operation is handed to the resolvers (a metric).
+        self.on_fallback: Callable[[], None] = _nothing
 
     async def answer(
         self,
@@ -59,12 +65,15 @@ class CompiledReader:
         if plan is None:
             return None
         try:
-            return await self._answer(plan, operation, variables, ctx)
+            answered = await self._answer(plan, operation, variables, ctx)
         except (GatewayError, GraphQLError, DatabaseUnavailable, StatementTimeout):
-            return None
+            answered = None
         except Exception:
             log.exception("the compiled read path failed; the resolvers answer instead")
-            return None
+            answered = None
+        if answered is None:
+            self.on_fallback()
+        return answered
 
     async def _answer(
         self,
