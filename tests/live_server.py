@@ -44,7 +44,7 @@ class GatewayProcess:
         *,
         serve_args: tuple[str, ...] = (),
         port: int | None = None,
-        **settings: str,
+        **settings: Any,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
