@@ -62,7 +62,7 @@ SECRET = "bench-secret-not-for-production-0123456789"
 COUNTED_REQUESTS = 5
 # One client sends everything, so the per-viewer rate limit would throttle the benchmark
 # itself; everything else is the gateway's default.
-GATEWAY_SETTINGS = {
+GATEWAY_SETTINGS: dict[str, Any] = {
     "GATEWAY_RATE_LIMIT_CAPACITY": "1e12",
     "GATEWAY_RATE_LIMIT_REFILL": "1e12",
 }
