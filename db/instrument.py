@@ -73,6 +73,13 @@ def _error(context: Any) -> None:
         observe_statement(statement, started, time.perf_counter() - started, False)
 
 
+def _committed(conn: Any) -> None:
+    # Imported here: db.replicas imports the pools, which import this module's users.
+    from db.replicas import mark_written
+
+    mark_written()
+
+
 def instrument_engine(engine: AsyncEngine) -> None:
     """Every statement the engine's connections run goes to the observers (idempotent).
     The events run in the greenlet SQLAlchemy starts for the awaiting task, which shares
@@ -83,6 +90,8 @@ def instrument_engine(engine: AsyncEngine) -> None:
     event.listen(sync, "before_cursor_execute", _before)
     event.listen(sync, "after_cursor_execute", _after)
     event.listen(sync, "handle_error", _error)
+    # A request that wrote reads on from the primary (db/replicas.py).
+    event.listen(sync, "commit", _committed)
 
 
 def pool_connections(engine: AsyncEngine, reads: Any = None) -> dict[str, int]:

@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -12,6 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.errors import DatabaseUnavailable, translate_errors
 from db.instrument import instrument_engine, timed
 from db.read_pool import ReadPool, connect_options
+
+if TYPE_CHECKING:
+    from db.replicas import ReplicaSet
 
 
 def create_engine(
@@ -51,14 +54,32 @@ class Database:
     statements at once, so every loader batch opens its own session.
     """
 
-    def __init__(self, engine: AsyncEngine, reads: ReadPool | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        reads: ReadPool | None = None,
+        replicas: "ReplicaSet | None" = None,
+    ) -> None:
         self.engine = engine
         self.reads = reads
+        # Read replicas (db/replicas.py): `fetch` and `read_session` may read there.
+        self.replicas = replicas
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """Reads, or writes that call `commit()`; anything uncommitted is rolled back."""
         async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: on a replica when one may answer (db/replicas.py)."""
+        if self.replicas is None:
+            async with self.session() as session:
+                yield session
+            return
+        engine = self.replicas.engine_for()
+        async with translate_errors(), AsyncSession(engine, expire_on_commit=False) as session:
             yield session
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
@@ -69,9 +90,10 @@ class Database:
         afford."""
         _count(self.engine, sql)
         if self.reads is not None:
+            reads = self.reads if self.replicas is None else self.replicas.pool_for()
             async with translate_errors():
                 with timed(sql):
-                    return await self.reads.fetch(sql, *args)
+                    return await reads.fetch(sql, *args)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
@@ -85,6 +107,8 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.close()
         await self.engine.dispose()
         if self.reads is not None:
             await self.reads.close()

@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from db.instrument import pool_connections
 from db.notify import EventBus
 from db.read_pool import ReadPool
+from db.replicas import Replica, ReplicaSet
 from db.session import Database, create_engine
 from gateway import metrics, observe
 from gateway.auth import Passwords, Tokens
@@ -63,6 +64,8 @@ def create_app(
                 url, size=size, connect_timeout=timeout, statement_timeout=statement_timeout
             ),
         )
+    if settings.replica_urls and database.reads is not None and database.replicas is None:
+        database.replicas = _replica_set(settings, database, bus)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
     trusted = (
         TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
@@ -123,6 +126,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if bus is not None:
             bus.start()
+        if database.replicas is not None:
+            database.replicas.start()
         sampler = asyncio.create_task(keep_sampling_pools()) if settings.metrics else None
         restore_signals = drain_before_exit(
             graphql.live, draining, settings.effective_drain_seconds
@@ -151,7 +156,12 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(observe.ObserveRequests, observer=observer, draining=draining),
+            Middleware(
+                observe.ObserveRequests,
+                observer=observer,
+                draining=draining,
+                replicas=database.replicas,
+            ),
             Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
             Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
         ],
@@ -161,6 +171,37 @@ def create_app(
     app.state.bus = bus
     app.state.draining = draining
     return app
+
+
+def _replica_set(settings: Settings, database: Database, bus: EventBus | None) -> ReplicaSet:
+    assert database.reads is not None
+    size, timeout = settings.db_pool_size, settings.db_connect_timeout
+    statement_timeout = settings.db_statement_timeout or None
+    replicas = [
+        Replica(
+            url,
+            ReadPool(url, size=size, connect_timeout=timeout, statement_timeout=statement_timeout),
+            create_engine(
+                url, pool_size=size, connect_timeout=timeout, statement_timeout=statement_timeout
+            ),
+        )
+        for url in settings.replica_urls
+    ]
+
+    def record(checked: list[Replica]) -> None:
+        for replica in checked:
+            metrics.REPLICA_HEALTHY.labels(replica.name).set(1 if replica.healthy else 0)
+            if replica.lag is not None:
+                metrics.REPLICA_LAG.labels(replica.name).set(replica.lag)
+
+    return ReplicaSet(
+        replicas,
+        primary=database.reads,
+        primary_engine=database.engine,
+        max_lag=settings.replica_max_lag,
+        bus=bus,
+        on_check=record,
+    )
 
 
 def create_app_from_env() -> Starlette:

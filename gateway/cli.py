@@ -291,6 +291,43 @@ def create_admin_command(args: argparse.Namespace) -> None:
     print(f"created admin @{created}", file=sys.stderr)
 
 
+def doctor_command(args: argparse.Namespace) -> None:
+    """Checks settings, the database, migrations, the connection budget and replicas;
+    prints a line per check and exits 1 when any found a problem."""
+    from pydantic import ValidationError
+
+    from gateway.doctor import Finding, Level, diagnose
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            # The message only: the value may be a secret or a URL with a password.
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            print(Finding(Level.PROBLEM, where, message).line())
+        raise SystemExit(1) from None
+    if not settings.database_url:
+        if settings.production:
+            print(
+                Finding(
+                    Level.PROBLEM,
+                    "database",
+                    "DATABASE_URL is not set: in production the gateway needs a Postgres of "
+                    "its own (the embedded one is for development)",
+                ).line()
+            )
+            raise SystemExit(1)
+        settings, _ = _resolve(settings)
+    findings = asyncio.run(diagnose(settings, processes=args.workers * args.instances))
+    for finding in findings:
+        print(finding.line())
+    problems = sum(finding.level is Level.PROBLEM for finding in findings)
+    if problems:
+        print(f"\n{problems} problem(s) found", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def schema_command(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -334,6 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
     seed_parser.set_defaults(run=seed_command)
 
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=schema_command)
+
+    doctor_parser = commands.add_parser(
+        "doctor",
+        help="check settings, database, migrations, connection budget and replicas",
+    )
+    doctor_parser.add_argument(
+        "--workers", type=int, default=1, help="workers each `gateway serve` runs (default 1)"
+    )
+    doctor_parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="gateway servers sharing this database, e.g. behind a load balancer (default 1)",
+    )
+    doctor_parser.set_defaults(run=doctor_command)
 
     admin_parser = commands.add_parser(
         "create-admin",

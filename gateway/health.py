@@ -45,6 +45,10 @@ def readyz_endpoint(
         # Live updates degrade while the LISTEN connection reconnects; queries do not,
         # so readiness reports it without failing on it.
         events = "off" if bus is None else ("listening" if bus.listening else "reconnecting")
-        return JSONResponse({"status": "ready", "migration": current, "events": events})
+        body: dict[str, object] = {"status": "ready", "migration": current, "events": events}
+        if database.replicas is not None:
+            # Reads fall back to the primary, so replicas inform readiness without failing it.
+            body["replicas"] = database.replicas.status()
+        return JSONResponse(body)
 
     return readyz

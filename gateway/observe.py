@@ -16,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db import instrument
+from db.replicas import ReadScope, ReplicaSet, read_scope
 from gateway import metrics
 from gateway.request_context import RequestRecord, current
 from gateway.shutdown import Draining
@@ -134,11 +135,13 @@ class ObserveRequests:
         *,
         observer: Observer,
         draining: Draining | None = None,
+        replicas: ReplicaSet | None = None,
         path: str = "/graphql",
     ) -> None:
         self.app = app
         self.observer = observer
         self.draining = draining
+        self.replicas = replicas
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,9 +157,15 @@ class ObserveRequests:
             request_id=str(state.get("request_id", "")), method=scope["method"], path=scope["path"]
         )
         token = current.set(record)
+        reads: ReadScope | None = None
+        if self.replicas is not None:
+            reads = ReadScope(viewer=lambda: getattr(state.get("viewer"), "id", None))
+            read_scope.set(reads)
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if reads is not None and reads.wrote:
+                    await self._remember_write(reads)
                 record.status = message["status"]
                 if self.draining is not None and self.draining.started:
                     # The client's next request opens a new connection, which the load
@@ -173,6 +182,16 @@ class ObserveRequests:
             current.reset(token)
             viewer = state.get("viewer")
             self.observer.finish(record, getattr(viewer, "id", None))
+
+    async def _remember_write(self, reads: ReadScope) -> None:
+        """Before a request that wrote answers: its viewer's next reads must see it."""
+        viewer_id = reads.viewer()
+        if viewer_id is None or self.replicas is None:
+            return
+        try:
+            await self.replicas.note_write(viewer_id)
+        except Exception:
+            log.exception("could not note viewer %s's write for read-your-writes", viewer_id)
 
 
 @contextmanager

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", frozen=True, extra="ignore")
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # Streaming replicas of the primary for reads, comma-separated URLs like DATABASE_URL.
+    database_replica_urls: str = Field(default="", validation_alias="DATABASE_REPLICA_URLS")
+    # A replica further behind than this (seconds), or unreachable, is skipped.
+    replica_max_lag: float = Field(default=5.0, gt=0, validation_alias="GATEWAY_REPLICA_MAX_LAG")
     host: str = Field(default="127.0.0.1", validation_alias="GATEWAY_HOST")
     port: int = Field(default=8000, validation_alias="GATEWAY_PORT")
     data_dir: Path = Field(default=Path(".gateway"), validation_alias="GATEWAY_DATA_DIR")
@@ -126,6 +130,10 @@ class Settings(BaseSettings):
     @classmethod
     def _level_in_capitals(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [url.strip() for url in self.database_replica_urls.split(",") if url.strip()]
 
     @property
     def effective_log_format(self) -> LogFormat:

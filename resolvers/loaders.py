@@ -25,7 +25,7 @@ def _loader(
     db: Database, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[Sequence[V]]]
 ) -> DataLoader[K, V]:
     async def batch(keys: Sequence[K]) -> Sequence[V]:
-        async with db.session() as session:
+        async with db.read_session() as session:
             return await fetch(session, keys)
 
     return DataLoader(load_fn=batch)
