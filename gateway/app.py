@@ -30,6 +30,7 @@ from gateway.request_id import RequestIdMiddleware
 from gateway.request_size import RequestSizeLimit
 from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
+from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import Draining, drain_before_exit
 from resolvers.cursors import CursorCodec
 from schema import build_schema
@@ -92,6 +93,12 @@ def create_app(
         trusted=trusted,
         cache_size=settings.document_cache_size,
     )
+    rate_limiter = SharedRateLimiter(
+        RateLimiter(
+            capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
+        ),
+        database if settings.rate_limit_shared else None,
+    )
     graphql = GraphQLView(
         schema,
         database=database,
@@ -104,9 +111,7 @@ def create_app(
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
         guard=guard,
-        rate_limiter=RateLimiter(
-            capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
-        ),
+        rate_limiter=rate_limiter,
         persisted=PersistedQueries(settings.persisted_queries_size),
         compiled=reader_for(schema) if settings.compiled_reads else None,
     )
@@ -136,6 +141,7 @@ def create_app(
         restore_signals()
         draining.started = True
         await graphql.live.drain()
+        await rate_limiter.close()
         if sampler is not None:
             sampler.cancel()
         await database.dispose()
@@ -170,6 +176,7 @@ def create_app(
     app.state.database = database
     app.state.bus = bus
     app.state.draining = draining
+    app.state.rate_limiter = rate_limiter
     return app
 
 

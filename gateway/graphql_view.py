@@ -37,8 +37,9 @@ from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
 from gateway.persisted_queries import PersistedQueries, resolve_document
-from gateway.rate_limits import RateLimiter, rate_key
+from gateway.rate_limits import rate_key
 from gateway.request_id import request_id_of
+from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import LiveSockets
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context, create_context
@@ -120,7 +121,7 @@ class GraphQLView(GraphQL[Context, None]):
         max_page_size: int,
         explorer: bool,
         guard: OperationGuard,
-        rate_limiter: RateLimiter,
+        rate_limiter: SharedRateLimiter,
         persisted: PersistedQueries,
         compiled: CompiledReader | None = None,
         bus: EventBus | None = None,
@@ -211,7 +212,7 @@ class GraphQLView(GraphQL[Context, None]):
             )
             prepared: PreparedDocument | None = None
             if resolved.query is not None:
-                prepared = self._admit(
+                prepared = await self._admit(
                     request, request_adapter.method, context, request_data, resolved.query
                 )
                 if resolved.register_as is not None and prepared.valid:
@@ -235,7 +236,7 @@ class GraphQLView(GraphQL[Context, None]):
             request, request_adapter, sub_response, context, root_value, request_data
         )
 
-    def _admit(
+    async def _admit(
         self,
         request: Request,
         method: str,
@@ -260,7 +261,7 @@ class GraphQLView(GraphQL[Context, None]):
             raise Refusal(_error_response(BadUserInput(message), 405, Allow="POST"))
         cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
         client = request.client.host if request.client else None
-        retry_after = self.rate_limiter.charge(rate_key(context.viewer.id, client), cost)
+        retry_after = await self.rate_limiter.charge(rate_key(context.viewer.id, client), cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
         return prepared

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     rate_limit_refill: float = Field(
         default=5_000, gt=0, validation_alias="GATEWAY_RATE_LIMIT_REFILL"
     )
+    # Share each budget between every gateway process through Postgres (per process: false).
+    rate_limit_shared: bool = Field(default=True, validation_alias="GATEWAY_RATE_LIMIT_SHARED")
     # The compiled read path (schema/compiled_reads.py); off, every operation runs
     # through the resolvers.
     compiled_reads: bool = Field(default=True, validation_alias="GATEWAY_COMPILED_READS")
