@@ -23,15 +23,17 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db.errors import DatabaseUnavailable, translate_errors
+from db.instrument import timed
 from db.notify import CHANNEL, EventBus
 from db.read_pool import ReadPool
 
@@ -155,14 +157,47 @@ class ReplicaSet:
         return eligible[next(self._turn) % len(eligible)]
 
     def pool_for(self) -> ReadPool:
+        """The pool this scope's next read statement may use: a replica's or the primary's."""
         replica = self._replica()
         return self.primary if replica is None else replica.pool
 
-    def engine_for(self) -> AsyncEngine:
+    async def fetch(self, sql: str, *args: Any) -> list[Any] | None:
+        """The rows of one read statement from a replica; None when the primary must
+        answer (no replica may, or the one asked has just gone away)."""
+        replica = self._replica()
+        if replica is None:
+            return None
+        try:
+            async with translate_errors():
+                with timed(sql):
+                    return await replica.pool.fetch(sql, *args)
+        except DatabaseUnavailable as error:
+            self.lost(replica, error)
+            return None
+
+    @contextlib.asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection | None]:
+        """A replica connection for a read-only session; None: use the primary."""
         replica = self._replica()
         if replica is None or replica.engine is None:
-            return self.primary_engine
-        return replica.engine
+            yield None
+            return
+        try:
+            async with translate_errors():
+                conn = await replica.engine.connect()
+        except DatabaseUnavailable as error:
+            self.lost(replica, error)
+            yield None
+            return
+        async with conn:
+            yield conn
+
+    def lost(self, replica: Replica, error: Exception) -> None:
+        """A read found the replica gone: out of use until a check finds it back."""
+        if replica.healthy:
+            log.warning("read replica %s went away: %s", replica.name, error)
+        replica.healthy = False
+        replica.problem = f"unreachable: {error}"
 
     # --- read-your-writes -----------------------------------------------------------
 

@@ -74,12 +74,16 @@ class Database:
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only: on a replica when one may answer (db/replicas.py)."""
-        if self.replicas is None:
-            async with self.session() as session:
-                yield session
-            return
-        engine = self.replicas.engine_for()
-        async with translate_errors(), AsyncSession(engine, expire_on_commit=False) as session:
+        if self.replicas is not None:
+            async with self.replicas.read_connection() as conn:
+                if conn is not None:
+                    async with (
+                        translate_errors(),
+                        AsyncSession(bind=conn, expire_on_commit=False) as session,
+                    ):
+                        yield session
+                    return
+        async with self.session() as session:
             yield session
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
@@ -89,11 +93,14 @@ class Database:
         execution, which the compiled read path (one statement per request) cannot
         afford."""
         _count(self.engine, sql)
+        if self.replicas is not None:
+            rows = await self.replicas.fetch(sql, *args)
+            if rows is not None:
+                return rows
         if self.reads is not None:
-            reads = self.reads if self.replicas is None else self.replicas.pool_for()
             async with translate_errors():
                 with timed(sql):
-                    return await reads.fetch(sql, *args)
+                    return await self.reads.fetch(sql, *args)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
