@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from db import instrument
 from db.instrument import pool_connections
 from db.notify import EventBus
 from db.read_pool import ReadPool
@@ -32,6 +33,7 @@ from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
 from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import Draining, drain_before_exit
+from gateway.tracing import Tracing
 from resolvers.cursors import CursorCodec
 from schema import build_schema
 from schema.compiled_reads import CompiledReads, reader_for
@@ -85,6 +87,9 @@ def create_app(
         operation_names=settings.metrics_operation_names,
     )
     observe.install(observer)
+    tracing = Tracing(settings.otel_service_name) if settings.otel_endpoint else None
+    if tracing is not None:
+        instrument.add_observer(tracing.statement)
     draining = Draining()
     guard = OperationGuard(
         schema._schema,
@@ -114,6 +119,7 @@ def create_app(
         rate_limiter=rate_limiter,
         persisted=PersistedQueries(settings.persisted_queries_size),
         compiled=reader_for(schema) if settings.compiled_reads else None,
+        tracing=tracing,
     )
     if settings.compiled_reads and settings.metrics:
         reader_for(schema).on_fallback = metrics.COMPILED_FALLBACKS.inc
@@ -146,6 +152,9 @@ def create_app(
             sampler.cancel()
         await database.dispose()
         metrics.process_exited()
+        if tracing is not None:
+            instrument.remove_observer(tracing.statement)
+            tracing.shutdown()
 
     routes = [
         Route("/healthz", healthz),
@@ -167,6 +176,7 @@ def create_app(
                 observer=observer,
                 draining=draining,
                 replicas=database.replicas,
+                tracing=tracing,
             ),
             Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
             Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),

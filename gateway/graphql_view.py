@@ -41,6 +41,7 @@ from gateway.rate_limits import rate_key
 from gateway.request_id import request_id_of
 from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import LiveSockets
+from gateway.tracing import Tracing, no_span
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
@@ -124,6 +125,7 @@ class GraphQLView(GraphQL[Context, None]):
         rate_limiter: SharedRateLimiter,
         persisted: PersistedQueries,
         compiled: CompiledReader | None = None,
+        tracing: Tracing | None = None,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
@@ -146,6 +148,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.rate_limiter = rate_limiter
         self.persisted = persisted
         self.compiled = compiled
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -195,6 +198,20 @@ class GraphQLView(GraphQL[Context, None]):
         return _opens_explorer(request.method, request.query_params, request.headers)
 
     async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        with self.tracing.operation() if self.tracing else no_span():
+            return await self._execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+
+    async def _execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,

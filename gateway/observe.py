@@ -20,6 +20,7 @@ from db.replicas import ReadScope, ReplicaSet, read_scope
 from gateway import metrics
 from gateway.request_context import RequestRecord, current
 from gateway.shutdown import Draining
+from gateway.tracing import Tracing, no_span
 
 log = logging.getLogger("gateway.request")
 
@@ -136,12 +137,14 @@ class ObserveRequests:
         observer: Observer,
         draining: Draining | None = None,
         replicas: ReplicaSet | None = None,
+        tracing: Tracing | None = None,
         path: str = "/graphql",
     ) -> None:
         self.app = app
         self.observer = observer
         self.draining = draining
         self.replicas = replicas
+        self.tracing = tracing
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -174,7 +177,8 @@ class ObserveRequests:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            with self.tracing.request(scope, record) if self.tracing else no_span():
+                await self.app(scope, receive, send_status)
         except BaseException:
             record.status = record.status or 500
             raise

@@ -99,9 +99,9 @@ async def test_reads_use_the_replica_and_a_viewer_reads_their_own_write(cluster)
         assert "written while replay is paused" in await asyncio.to_thread(
             titles, gateway, author
         ), "its author reads it at once"
-        assert "written while replay is paused" not in await asyncio.to_thread(
-            titles, gateway
-        ), "anonymous reads come from the replica, which has not replayed it"
+        assert "written while replay is paused" not in await asyncio.to_thread(titles, gateway), (
+            "anonymous reads come from the replica, which has not replayed it"
+        )
     finally:
         await on_standby(pair, "SELECT pg_wal_replay_resume()")
     await until(
@@ -109,7 +109,8 @@ async def test_reads_use_the_replica_and_a_viewer_reads_their_own_write(cluster)
     )
     status = replica_status(gateway)
     assert status["healthy"] and status["lag_seconds"] is not None
-    metrics = Samples(httpx.get(f"{gateway.url}/metrics", timeout=5).text)
+    scraped = await asyncio.to_thread(httpx.get, f"{gateway.url}/metrics", timeout=5)
+    metrics = Samples(scraped.text)
     assert metrics.get("gateway_db_replica_healthy", replica=status["replica"]) == 1
     assert ("gateway_db_replica_lag_seconds", frozenset({("replica", status["replica"])})) in (
         metrics.values
@@ -126,4 +127,5 @@ async def test_a_stopped_replica_sends_reads_back_to_the_primary(cluster) -> Non
         assert "after the replica stopped" in await asyncio.to_thread(titles, gateway)
     status = replica_status(gateway)
     assert not status["healthy"] and "unreachable" in status["problem"]
-    assert httpx.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
+    ready = await asyncio.to_thread(httpx.get, f"{gateway.url}/readyz", timeout=5)
+    assert ready.status_code == 200
