@@ -149,3 +149,21 @@ async def test_restarting_a_replica_under_load_loses_no_request(
     assert len(results) > served_before > 50
     again = restarted.log_path.read_text()
     assert "query Listing" in again, "the restarted replica was put back into rotation"
+
+
+def _block(markdown: str, language: str) -> str:
+    (found,) = re.findall(rf"```{language}\n(.*?)```", markdown, flags=re.S)
+    return str(found)
+
+
+def _without_header(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def test_the_deployment_guide_shows_the_files_the_tests_use() -> None:
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert _block(guide, "haproxy") == _without_header(CONFIG.read_text())
+    assert _block(guide, "ini") == (ROOT / "docs" / "gateway.service").read_text()
