@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET, FreshDatabases
-from tests.live_server import GatewayProcess, TransportWsClient
+from tests.live_server import GatewayProcess, TransportWsClient, free_port
 from tests.test_metrics import SERIES, Samples
 
 pytestmark = pytest.mark.slow
@@ -216,3 +216,33 @@ async def test_every_series_is_exposed_once_used(production) -> None:
     names = {name for name, _ in samples.values}
     for series in SERIES:
         assert any(name.startswith(series) for name in names), series
+
+
+async def test_metrics_on_their_own_address_add_up_the_workers(
+    server_url, template_url, tmp_path
+) -> None:
+    databases = FreshDatabases(server_url)
+    url = await databases.create()
+    port = free_port()
+    server = GatewayProcess(
+        url,
+        TEST_SECRET,
+        tmp_path / "serve.log",
+        serve_args=("--workers", "2"),
+        GATEWAY_ENV="production",
+        GATEWAY_METRICS_ADDRESS=f"127.0.0.1:{port}",
+    )
+    try:
+        await asyncio.to_thread(server.wait_ready)
+        for _ in range(5):
+            assert (await post(server, {"query": QUERY})).status_code == 200
+        async with httpx.AsyncClient() as client:
+            public = await client.get(f"{server.url}/metrics")
+            private = await client.get(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        server.stop()
+        await databases.drop_all()
+    assert public.status_code == 404, "not on the serving port"
+    assert private.status_code == 200
+    labels = {"operation_type": "query", "operation_name": "Listing", "outcome": "ok"}
+    assert Samples(private.text).get("graphql_requests_total", **labels) == 5
