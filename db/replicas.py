@@ -1,8 +1,10 @@
 """Reads on streaming replicas: which database a read goes to.
 
 Only reads that opt in go to a replica: those made inside a `ReadScope` (the gateway
-opens one per HTTP request) through `ReplicaSet.pool_for()` / `engine_for()`. Writes,
-the event log, subscriptions and everything else stay on the primary. A read goes to
+opens one per HTTP request) through `ReplicaSet.fetch()` (one statement, on a replica's
+raw asyncpg pool; `pool_for()` names the pool for a caller with its own executor) or
+`read_connection()` (a read-only session's connection). Writes, the event log,
+subscriptions and everything else stay on the primary. A read goes to
 the primary instead when
 - no replica is healthy (unreachable, not a standby, or more than `max_lag` behind),
 - its request has already written (a mutation reads back what it wrote),

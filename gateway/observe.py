@@ -161,9 +161,10 @@ class ObserveRequests:
         )
         token = current.set(record)
         reads: ReadScope | None = None
+        reads_token = None
         if self.replicas is not None:
             reads = ReadScope(viewer=lambda: getattr(state.get("viewer"), "id", None))
-            read_scope.set(reads)
+            reads_token = read_scope.set(reads)
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -184,6 +185,8 @@ class ObserveRequests:
             raise
         finally:
             current.reset(token)
+            if reads_token is not None:
+                read_scope.reset(reads_token)
             viewer = state.get("viewer")
             self.observer.finish(record, getattr(viewer, "id", None))
 
