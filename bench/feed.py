@@ -632,7 +632,9 @@ async def bench_publishes(
 def _pk(global_id: str) -> int:
     from resolvers.ids import decode_id
 
-    return decode_id(global_id)[1]
+    pk = decode_id(global_id)[1]
+    assert pk is not None, global_id
+    return pk
 
 
 # --- storage ------------------------------------------------------------------------------

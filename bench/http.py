@@ -63,7 +63,7 @@ SECRET = "bench-secret-not-for-production-0123456789"
 COUNTED_REQUESTS = 5
 # One client sends everything, so the per-viewer rate limit would throttle the benchmark
 # itself; everything else is the gateway's default.
-GATEWAY_SETTINGS = {
+GATEWAY_SETTINGS: dict[str, Any] = {
     "GATEWAY_RATE_LIMIT_CAPACITY": "1e12",
     "GATEWAY_RATE_LIMIT_REFILL": "1e12",
 }
@@ -157,11 +157,17 @@ class Server:
 
 
 class Gateway(Server):
-    def __init__(self, database_url: str, workdir: Path, tag: str) -> None:
+    def __init__(
+        self, database_url: str, workdir: Path, tag: str, settings: dict[str, Any] | None = None
+    ) -> None:
         self.name = "gateway"
         (workdir / tag).mkdir()
         self.process = GatewayProcess(
-            database_url, SECRET, workdir / tag / "gateway.log", **GATEWAY_SETTINGS
+            database_url,
+            SECRET,
+            workdir / tag / "gateway.log",
+            **GATEWAY_SETTINGS,
+            **(settings or {}),
         )
         self.port = self.process.port
         self.pid = self.process.process.pid
@@ -447,7 +453,9 @@ def print_report(
         ours = results[(operation.name, "gateway")].load
         theirs = results[(operation.name, "floor")].load
         ratio = ours.rate / theirs.rate if theirs.rate else float("nan")
-        target = {"contents": " (goal >= 0.85)", "profile": " (goal >= 0.60)"}.get(operation.name, "")
+        target = {"contents": " (goal >= 0.85)", "profile": " (goal >= 0.60)"}.get(
+            operation.name, ""
+        )
         print(f"  {operation.label:<44} throughput {ratio:.3f}{target}")
     listed = results.get(("contents", "gateway"))
     feeds = [o for o in ops if o.name in FEED_OPERATIONS]
@@ -563,6 +571,72 @@ async def run(args: argparse.Namespace) -> None:
     print_notes(ops)
 
 
+# --overhead: what operating it costs (issue #14). Off: no metrics and no line per request
+# (log level WARNING); on: what production runs, metrics and a JSON line per request.
+OBSERVABILITY: dict[str, dict[str, Any]] = {
+    "off": {"GATEWAY_METRICS": "false", "GATEWAY_LOG_LEVEL": "WARNING"},
+    "on": {"GATEWAY_METRICS": "true", "GATEWAY_LOG_FORMAT": "json", "GATEWAY_LOG_LEVEL": "INFO"},
+}
+
+
+async def run_overhead(args: argparse.Namespace) -> None:
+    """contents(first: 20) req/s with metrics and JSON logs off and on, alternating
+    off/on/off/on so that drift (other work on the machine) falls on both."""
+    plan = SeedPlan(
+        users=args.users, contents=args.contents, seed=args.seed, reference=today_midnight_utc()
+    )
+    server = EmbeddedPostgres(args.data_dir)
+    (operation,) = operations("unused", ["contents"])
+    runs: list[tuple[str, LoadResult, float]] = []
+    try:
+        prepared = await prepare_database(server, plan)
+        with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+            for round_ in range(args.rounds):
+                for mode, settings in OBSERVABILITY.items():
+                    gateway = Gateway(prepared.url, Path(tmp), f"{mode}-{round_}", settings)
+                    try:
+                        await asyncio.to_thread(gateway.wait_ready)
+                        await answer(gateway, operation, "")
+                        marks: dict[str, float] = {}
+
+                        def on_start(
+                            pid: int = gateway.pid, marks: dict[str, float] = marks
+                        ) -> None:
+                            marks["cpu"] = cpu_seconds(pid)
+
+                        load = await run_load(
+                            gateway.request(operation, ""),
+                            concurrency=args.concurrency,
+                            duration=args.duration,
+                            warmup=args.warmup,
+                            on_start=on_start,
+                        )
+                        cpu = cpu_seconds(gateway.pid) - marks["cpu"]
+                    finally:
+                        gateway.stop()
+                    progress(f"  round {round_ + 1} {mode:<3} {load.rate:8.1f} req/s")
+                    runs.append((mode, load, cpu))
+    finally:
+        server.stop()
+    print(
+        f"\nplan: {plan.users:,} users, {plan.contents:,} contents; {operation.label};"
+        f" {args.concurrency} connections, {args.warmup:g} s warm-up, {args.duration:g} s"
+        f" measured, {args.rounds} rounds alternating off/on"
+    )
+    print(f"{'mode':<5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms/req':>10}")
+    totals: dict[str, list[float]] = {"off": [], "on": []}
+    for mode, load, cpu in runs:
+        lat = Latency.of(load.latencies)
+        totals[mode].append(load.rate)
+        print(
+            f"{mode:<5} {load.rate:>8.1f} {lat.p50:>8.2f} {lat.p99:>8.2f} {load.errors:>6}"
+            f" {_per_request_ms(cpu, load):>10}"
+        )
+    off, on = (sum(totals[m]) / len(totals[m]) for m in ("off", "on"))
+    print(f"mean: off {off:.1f} req/s, on {on:.1f} req/s: on is {100 * (1 - on / off):.1f} % lower")
+    print(f"settings: off {OBSERVABILITY['off']}, on {OBSERVABILITY['on']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
@@ -578,8 +652,14 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated, in this order",
     )
     parser.add_argument("--no-count", action="store_true", help="skip the statement-counting phase")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="instead: contents req/s with metrics and JSON logs off vs on",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--overhead: off/on pairs")
     args = parser.parse_args(argv)
-    asyncio.run(run(args))
+    asyncio.run(run_overhead(args) if args.overhead else run(args))
 
 
 if __name__ == "__main__":

@@ -152,9 +152,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     ]
 
     # Every subscriber connects from 127.0.0.1: lift the per-address connection cap.
-    many = {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
-    a = GatewayProcess(url, SECRET, workdir / "a.log", **many)
-    b = GatewayProcess(url, SECRET, workdir / "b.log", **many)
+    many = "1000000"
+    a = GatewayProcess(url, SECRET, workdir / "a.log", GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=many)
+    b = GatewayProcess(url, SECRET, workdir / "b.log", GATEWAY_MAX_CONNECTIONS_PER_ADDRESS=many)
     try:
         await asyncio.to_thread(a.wait_ready)
         await asyncio.to_thread(b.wait_ready)

@@ -106,6 +106,11 @@ class ReadPool:
         finally:
             await pool.release(connection)
 
+    def connections(self) -> tuple[int, int]:
+        """Connections open in all, and how many of them are idle."""
+        pools = list(self._pools.values())
+        return sum(p.get_size() for p in pools), sum(p.get_idle_size() for p in pools)
+
     async def close(self) -> None:
         self._closed = True
         pools, self._pools = list(self._pools.values()), {}

@@ -8,7 +8,7 @@ one that died unnoticed fails its statement once and is replaced."""
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -16,7 +16,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.deadline import waiting_for_connection, within_budget
 from db.errors import DatabaseUnavailable, translate_errors
+from db.instrument import instrument_engine, timed
 from db.read_pool import ReadPool, connect_options
+
+if TYPE_CHECKING:
+    from db.replicas import ReplicaSet
 
 
 def create_engine(
@@ -36,6 +40,7 @@ def create_engine(
         connect_args=connect_options(connect_timeout, statement_timeout),
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
+    instrument_engine(engine)
     return engine
 
 
@@ -59,9 +64,16 @@ class Database:
     """Sessions for writes (each unit of work its own short-lived one) and `fetch` for
     reads (one statement, on the read pool when there is one)."""
 
-    def __init__(self, engine: AsyncEngine, reads: ReadPool | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        reads: ReadPool | None = None,
+        replicas: "ReplicaSet | None" = None,
+    ) -> None:
         self.engine = engine
         self.reads = reads
+        # Read replicas (db/replicas.py): `fetch` may read there.
+        self.replicas = replicas
         self.counters: list[StatementCounter] = []
 
     @asynccontextmanager
@@ -80,23 +92,32 @@ class Database:
                 await session.connection()
             yield session
 
-    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
+    async def fetch(
+        self, sql: str, *args: Any, custom_plans: bool = False, primary: bool = False
+    ) -> list[Any]:
         """The rows of one read statement with $n parameters, sent as is outside any
-        transaction. `custom_plans` sends it where it is planned for its values. Inside
-        a request, within what is left of its time budget (db/deadline.py)."""
+        transaction. `custom_plans` sends it where it is planned for its values;
+        `primary` keeps it off the replicas (it writes, or reads what only the primary
+        has). Inside a request, within what is left of its time budget (db/deadline.py)."""
         self._count(sql)
         async with within_budget():
+            if self.replicas is not None and not primary:
+                rows = await self.replicas.fetch(sql, *args)
+                if rows is not None:
+                    return rows
             return await self._fetch(sql, *args, custom_plans=custom_plans)
 
     async def _fetch(self, sql: str, *args: Any, custom_plans: bool) -> list[Any]:
         if self.reads is not None:
             async with translate_errors():
-                return await self.reads.fetch(sql, *args, custom_plans=custom_plans)
+                with timed(sql):
+                    return await self.reads.fetch(sql, *args, custom_plans=custom_plans)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
                 async with translate_errors():
-                    return list(await driver.fetch(sql, *args))
+                    with timed(sql):
+                        return list(await driver.fetch(sql, *args))
             except (DatabaseUnavailable, asyncio.CancelledError):
                 # Bypassed, the pool cannot tell this connection died or was left
                 # mid-cancel: drop it.
@@ -108,6 +129,8 @@ class Database:
             counter.statements.append(statement)
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.close()
         await self.engine.dispose()
         if self.reads is not None:
             await self.reads.close()
@@ -139,11 +162,14 @@ class BoundDatabase(Database):
         ):
             yield session
 
-    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
+    async def fetch(
+        self, sql: str, *args: Any, custom_plans: bool = False, primary: bool = False
+    ) -> list[Any]:
         async with self._lock, translate_errors():
             driver = await _driver(self.conn)
             self._count(sql)
-            return list(await driver.fetch(sql, *args))
+            with timed(sql):
+                return list(await driver.fetch(sql, *args))
 
     async def dispose(self) -> None:
         return None

@@ -503,3 +503,17 @@ class AuthThrottle(SQLModel, table=True):
 
     key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     tat: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """Each rate-limit key's budget as every gateway process has spent it
+    (gateway/shared_rate_limits.py): `tokens` left at `updated_at`, refilling from then.
+    Soft state: UNLOGGED (a crash empties it, which forgives everyone once), and rows
+    idle long enough to be full again are deleted."""
+
+    __tablename__ = "rate_limit_buckets"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    key: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    tokens: float = Field(sa_column=sa.Column(sa.Float(precision=53), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=_now())

@@ -108,6 +108,8 @@ class Executor:
         self.rebuild = rebuild
         self.weights = weights
         self.fallbacks = 0
+        # Called on each one as well (the metrics counter, gateway/app.py).
+        self.on_fallback: Callable[[], object] | None = None
         self._audiences: dict[tuple[bool, bool], Compiled] = {}
 
     # --- whole queries ------------------------------------------------------------------
@@ -140,6 +142,8 @@ class Executor:
             self.plans.put(key, plan)
         if isinstance(plan, _NoPlan):
             self.fallbacks += 1
+            if self.on_fallback is not None:
+                self.on_fallback()
             return None
         return await self._operation(plan, coerced, ctx)
 
@@ -165,7 +169,7 @@ class Executor:
             return Answer(data, assembler.errors)
         raise AssertionError("unreachable: the second attempt returns")
 
-    async def _run(self, bound: Bound, ctx: Context) -> list[Any]:
+    async def _run(self, bound: Bound, ctx: Context, *, primary: bool = False) -> list[Any]:
         if not bound.statement.roots:
             return []
         compiled = self.statements.get(bound.statement)
@@ -173,6 +177,7 @@ class Executor:
             compiled.sql,
             *compiled.arguments(bound.values),
             custom_plans=_needs_custom_plans(bound.statement),
+            primary=primary or _needs_primary(bound.statement),
         )
         answer: list[Any] = orjson.loads(rows[0][0])
         return answer
@@ -225,7 +230,8 @@ class Executor:
             binder.pages,
             binder.errors,
         )
-        answer = await self._run(bound, ctx)
+        # What a write returns is read where it was written.
+        answer = await self._run(bound, ctx, primary=True)
         assembler = Assembler(ctx, bound, now)
         found = assembler.object(plan, answer[0][0], ["entity"])
         if assembler.errors:
@@ -250,7 +256,7 @@ class Executor:
             )
         viewers = sorted({m.viewer_id for m in members if m.viewer_id is not None})
         values = {"content": content_id, "viewers": viewers, "now": datetime.now(UTC)}
-        rows = await db.fetch(compiled.sql, *compiled.arguments(values))
+        rows = await db.fetch(compiled.sql, *compiled.arguments(values), primary=True)
         return Audience(orjson.loads(rows[0][0]), reacted, affinities)
 
     async def payloads(
@@ -276,7 +282,8 @@ class Executor:
         )
         bound = Bound(statement, binder.values, binder.pages, binder.errors)
         compiled = self.statements.get(statement)
-        rows = await ctx.db.fetch(compiled.sql, *compiled.arguments(bound.values))
+        # An event is answered from where it was written, not a replica that may lag it.
+        rows = await ctx.db.fetch(compiled.sql, *compiled.arguments(bound.values), primary=True)
         found: Payloads = {}
         for viewer_id, (value,) in orjson.loads(rows[0][0]):
             assembled = Assembler(ctx, bound, now).object(plan, value, ["payload"])
@@ -334,6 +341,16 @@ def _failed(plan: OperationPlan, error: Exception) -> Answer:
         data[root.key] = None
         required = required or not root.nullable
     return Answer(None if required else data, errors)
+
+
+def _needs_primary(statement: shape.Statement) -> bool:
+    """Feeds and searches write as they read (a walk, a feed's state) and read the
+    stored feeds, which are UNLOGGED and so not on replicas."""
+    return any(
+        isinstance(root, shape.Paged)
+        and isinstance(root.source, shape.FeedStart | shape.SearchStart | shape.WalkPage)
+        for root in statement.roots
+    )
 
 
 def _needs_custom_plans(statement: shape.Statement) -> bool:

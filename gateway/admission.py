@@ -9,22 +9,23 @@ from graphql import OperationType
 from gateway.errors import QueryTooComplex, RateLimited
 from gateway.limits import QueryLimits
 from gateway.operation_guard import OperationGuard
-from gateway.rate_limits import RateLimiter, rate_key
+from gateway.rate_limits import rate_key
+from gateway.shared_rate_limits import SharedRateLimiter
 from resolvers.context import Context
 from resolvers.errors import GatewayError
 
 
-def charge_refused(limiter: RateLimiter, limits: QueryLimits, key: str) -> None:
+async def charge_refused(limiter: SharedRateLimiter, limits: QueryLimits, key: str) -> None:
     """An operation refused for its size costs what the largest one allowed would: a
     client that keeps sending them runs out of budget like one that sends what fits.
     Once it has, RATE_LIMITED: it is told to wait rather than why it was refused."""
-    retry_after = limiter.charge(key, limits.max_cost)
+    retry_after = await limiter.charge(key, limits.max_cost)
     if retry_after is not None:
         raise RateLimited(retry_after)
 
 
-def admit_ws_operation(
-    guard: OperationGuard, limiter: RateLimiter, context: Context, payload: Any
+async def admit_ws_operation(
+    guard: OperationGuard, limiter: SharedRateLimiter, context: Context, payload: Any
 ) -> tuple[GatewayError | None, bool]:
     """Charges a WebSocket operation to its viewer's (or address's) budget, as HTTP
     requests are charged: a refusal or None, and whether it is a subscription (the others
@@ -46,7 +47,7 @@ def admit_ws_operation(
         cost = guard.limits.max_cost
     except GatewayError:
         cost = 1
-    retry_after = limiter.charge(rate_key(context.viewer.id, context.client_address), cost)
+    retry_after = await limiter.charge(rate_key(context.viewer.id, context.client_address), cost)
     if retry_after is not None:
         return RateLimited(retry_after), subscription
     return None, subscription

@@ -1,5 +1,6 @@
 """The ASGI application: routes, middleware and the lifetime of the database pool."""
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -11,12 +12,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from db import instrument
 from db.feed.rebuild import rebuild
+from db.instrument import pool_connections
 from db.notify import EventBus
 from db.read_pool import ReadPool
+from db.replicas import Replica, ReplicaSet
 from db.session import Database, create_engine
 from execution.executor import Executor
 from execution.extension import WholeQueries
+from gateway import metrics, observe
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
 from gateway.connections import STATE_KEY as CONNECTION_LIMITS
@@ -35,7 +40,9 @@ from gateway.request_size import RequestSizeLimit
 from gateway.request_timeout import BodyTimeout
 from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
-from gateway.shutdown import drain_before_exit
+from gateway.shared_rate_limits import SharedRateLimiter
+from gateway.shutdown import Draining, drain_before_exit
+from gateway.tracing import Tracing
 from resolvers.cursors import CursorCodec
 from schema import build_schema
 
@@ -43,6 +50,8 @@ log = logging.getLogger(__name__)
 
 # Smaller responses gain less from compression than it costs to compress them.
 COMPRESS_MINIMUM_BYTES = 1_000
+# How often each process writes its pools' connection counts to the metrics.
+POOL_SAMPLE_SECONDS = 1.0
 
 
 def create_app(
@@ -66,6 +75,8 @@ def create_app(
                 url, size=size, connect_timeout=timeout, statement_timeout=statement_timeout
             ),
         )
+    if settings.replica_urls and database.reads is not None and database.replicas is None:
+        database.replicas = _replica_set(settings, database, bus)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
     trusted = (
         TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
@@ -80,12 +91,28 @@ def create_app(
     schema = build_schema(extensions=extensions)
     weights = settings.ranking.weights()
     executor = Executor(schema, weights, functools.partial(rebuild, weights=weights))
+    observer = observe.Observer(
+        metrics_on=settings.metrics,
+        slow_seconds=settings.slow_request_ms / 1000 or None,
+        operation_names=settings.metrics_operation_names,
+    )
+    observe.install(observer)
+    tracing = Tracing(settings.otel_service_name) if settings.otel_endpoint else None
+    if tracing is not None:
+        instrument.add_observer(tracing.statement)
+    draining = Draining()
     guard = OperationGuard(
         schema._schema,
         settings.limits(),
         introspection=not settings.production,
         trusted=trusted,
         cache_size=settings.document_cache_size,
+    )
+    rate_limiter = SharedRateLimiter(
+        RateLimiter(
+            capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
+        ),
+        database if settings.rate_limit_shared else None,
     )
     graphql = GraphQLView(
         schema,
@@ -99,14 +126,13 @@ def create_app(
         max_page_size=settings.max_page_size,
         explorer=not settings.production,
         guard=guard,
-        rate_limiter=RateLimiter(
-            capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill
-        ),
+        rate_limiter=rate_limiter,
         persisted=PersistedQueries(settings.persisted_queries_size),
         executor=executor,
         whole_queries=settings.whole_queries,
         safeguards=settings.safeguards(),
         time_budget=settings.request_time_budget,
+        tracing=tracing,
     )
     connection_limits = ConnectionLimits.from_proxies(
         settings.trusted_proxy_list(),
@@ -114,30 +140,66 @@ def create_app(
         max_per_address=settings.max_connections_per_address,
     )
     worker = FeedWorker(database, weights)
+    if settings.metrics:
+        executor.on_fallback = metrics.COMPILED_FALLBACKS.inc
+
+    async def sample_pools() -> None:
+        for state, count in pool_connections(database.engine, database.reads).items():
+            metrics.POOL_CONNECTIONS.labels(state).set(count)
+
+    async def keep_sampling_pools() -> None:
+        while True:
+            await sample_pools()
+            await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if bus is not None:
             bus.start()
+        if database.replicas is not None:
+            database.replicas.start()
         worker.start()
-        restore_signals = drain_before_exit(graphql.live)
+        sampler = asyncio.create_task(keep_sampling_pools()) if settings.metrics else None
+        restore_signals = drain_before_exit(
+            graphql.live, draining, settings.effective_drain_seconds
+        )
         # The server's connection protocols read their limits from here (gateway/connections.py).
         yield {CONNECTION_LIMITS: connection_limits}
         restore_signals()
+        draining.started = True
         await graphql.live.drain()
         await worker.stop()
+        await rate_limiter.close()
+        if sampler is not None:
+            sampler.cancel()
         await database.dispose()
+        metrics.process_exited()
+        if tracing is not None:
+            instrument.remove_observer(tracing.statement)
+            tracing.shutdown()
 
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz_endpoint(database, bus, draining)),
+        asset_route(),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if settings.metrics_on_public_port:
+        routes.append(
+            Route("/metrics", metrics.metrics_endpoint(settings.metrics_token, sample_pools))
+        )
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz_endpoint(database, bus)),
-            asset_route(),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-        ],
+        routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(
+                observe.ObserveRequests,
+                observer=observer,
+                draining=draining,
+                replicas=database.replicas,
+                tracing=tracing,
+            ),
             Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
             Middleware(BodyTimeout, seconds=settings.body_timeout),
             Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
@@ -149,7 +211,40 @@ def create_app(
     app.state.bus = bus
     app.state.executor = executor
     app.state.feed_worker = worker
+    app.state.draining = draining
+    app.state.rate_limiter = rate_limiter
     return app
+
+
+def _replica_set(settings: Settings, database: Database, bus: EventBus | None) -> ReplicaSet:
+    assert database.reads is not None
+    size, timeout = settings.db_pool_size, settings.db_connect_timeout
+    statement_timeout = settings.db_statement_timeout or None
+    replicas = [
+        Replica(
+            url,
+            ReadPool(url, size=size, connect_timeout=timeout, statement_timeout=statement_timeout),
+            create_engine(
+                url, pool_size=size, connect_timeout=timeout, statement_timeout=statement_timeout
+            ),
+        )
+        for url in settings.replica_urls
+    ]
+
+    def record(checked: list[Replica]) -> None:
+        for replica in checked:
+            metrics.REPLICA_HEALTHY.labels(replica.name).set(1 if replica.healthy else 0)
+            if replica.lag is not None:
+                metrics.REPLICA_LAG.labels(replica.name).set(replica.lag)
+
+    return ReplicaSet(
+        replicas,
+        primary=database.reads,
+        primary_engine=database.engine,
+        max_lag=settings.replica_max_lag,
+        bus=bus,
+        on_check=record,
+    )
 
 
 def create_app_from_env() -> Starlette:

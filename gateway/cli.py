@@ -1,17 +1,23 @@
-"""The `gateway` command: serve, migrate, seed, schema, create-admin, rebuild-feeds."""
+"""The `gateway` command: serve, migrate, seed, schema, create-admin, doctor,
+rebuild-feeds."""
 
 import argparse
 import asyncio
+import atexit
 import getpass
 import logging
+import logging.config
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.settings import Settings, load_or_create_secret
+from gateway.logs import logging_config
+from gateway.settings import LogFormat, Settings, load_or_create_secret
 
 log = logging.getLogger("gateway")
 
@@ -20,10 +26,22 @@ DEMO_USERS = 200
 DEMO_CONTENTS = 2000
 
 
+# pgserver's account of starting the embedded server (initdb, pg_ctl), in the data
+# folder rather than on the terminal; Postgres's own log is postgres/log beside it.
+PGSERVER_LOG = "pgserver.log"
+
+
 def _embedded_url(settings: Settings) -> str:
     """Starts (or joins) the embedded server for this process's lifetime."""
     from db.embedded import EmbeddedPostgres, ensure_database
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(settings.data_dir / PGSERVER_LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    pgserver_log = logging.getLogger("pgserver")
+    pgserver_log.addHandler(handler)
+    pgserver_log.setLevel(logging.INFO)
+    pgserver_log.propagate = False
     server = EmbeddedPostgres(settings.data_dir)
     asyncio.run(ensure_database(server.url("postgres"), EMBEDDED_DATABASE))
     return server.url(EMBEDDED_DATABASE)
@@ -58,6 +76,7 @@ async def _seed(
     *,
     only_if_empty: bool,
     as_of: datetime | None = None,
+    print_logins: bool = True,
 ) -> None:
     from db.seed import REFERENCE_TIME, SeedPlan, is_empty, seed_database
     from gateway.progress import ProgressBar
@@ -71,7 +90,7 @@ async def _seed(
         f"{report.follows:,} follows, {report.reactions:,} reactions",
         file=sys.stderr,
     )
-    if report.demo_logins:
+    if report.demo_logins and print_logins:
         print("demo logins (handle / password):", file=sys.stderr)
         for login in report.demo_logins:
             print(f"  {login.handle} / {login.password}", file=sys.stderr)
@@ -79,6 +98,67 @@ async def _seed(
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def _metrics_folder() -> None:
+    """PROMETHEUS_MULTIPROC_DIR for this run's workers: the one given (emptied: samples
+    of an earlier run would be added to this one's), or a new folder removed at exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return
+    folder = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+def _metrics_listener(address: tuple[str, int]) -> None:
+    """/metrics on a port of its own, served by this (the supervising) process from the
+    workers' shared samples."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(address[1], addr=address[0], registry=registry)
+
+
+def _banner(settings: Settings, url: str, embedded: bool) -> None:
+    """What a person starting the server needs: where it is, how to sign in, where the
+    logs go."""
+    from db.seed.population import DEMO_USERS
+    from db.seed.words import DEMO_PASSWORD
+
+    metrics = None
+    if (listener := settings.metrics_listener()) is not None:
+        metrics = f"http://{listener[0]}:{listener[1]}/metrics"
+    elif settings.metrics_on_public_port:
+        metrics = f"{url.removesuffix('/graphql')}/metrics" + (
+            " (bearer token: GATEWAY_METRICS_TOKEN)" if settings.metrics_token else ""
+        )
+    lines = {"url": url, "metrics": metrics or "off"}
+    if embedded:
+        pgdata = (settings.data_dir / "postgres").resolve()
+        lines["database"] = f"embedded PostgreSQL in {pgdata} (its log: {pgdata / 'log'})"
+        if settings.seed_demo:
+            handles = ", ".join(handle for handle, _, _ in DEMO_USERS)
+            lines["demo logins"] = f"{handles} (password {DEMO_PASSWORD})"
+    else:
+        lines["database"] = "DATABASE_URL"
+    if settings.effective_log_format is LogFormat.JSON:
+        log.info("serving", extra={"fields": lines})
+        return
+    print(f"\nGraphQL and GraphiQL: {url}", file=sys.stderr)
+    for name, value in lines.items():
+        if name != "url":
+            print(f"  {name}: {value}", file=sys.stderr)
+    print(
+        "  logs: this terminal, one line per request (GATEWAY_LOG_FORMAT=json for JSON)\n",
+        file=sys.stderr,
+    )
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -100,6 +180,7 @@ def serve(args: argparse.Namespace) -> None:
                     42,
                     only_if_empty=True,
                     as_of=today,
+                    print_logins=False,
                 )
             )
     trusted_proxies = settings.trusted_proxy_list()
@@ -108,7 +189,11 @@ def serve(args: argparse.Namespace) -> None:
     # Workers and the reloader build the app from the environment in their own process.
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key or ""
-    print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
+    if settings.metrics:
+        _metrics_folder()
+        if (listener := settings.metrics_listener()) is not None:
+            _metrics_listener(listener)
+    _banner(settings, f"http://{host}:{port}/graphql", embedded)
     # uvicorn raises the signal that stopped it again once it has shut down. SIGTERM's
     # default action (what Docker and systemd send) would end the process on the spot,
     # skipping atexit and with it pgserver's stop of the embedded server, which then
@@ -122,7 +207,6 @@ def serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         reload=args.reload,
         reload_dirs=[str(Path(__file__).resolve().parent.parent)] if args.reload else None,
-        log_level="info",
         # Slow headers and connections per address (gateway/connections.py).
         http="gateway.connections:GuardedHttpProtocol",
         ws="gateway.connections:GuardedWebSocketProtocol",
@@ -134,6 +218,10 @@ def serve(args: argparse.Namespace) -> None:
         ws_max_size=settings.max_body_bytes,
         # Nothing to tell a client about which server software it is talking to.
         server_header=False,
+        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.effective_log_format, settings.log_level.upper()),
+        # One line per request comes from the gateway itself (gateway/observe.py).
+        access_log=False,
         # Requests in flight get this long on shutdown; live sockets are closed with 1001
         # before it starts (gateway/shutdown.py).
         timeout_graceful_shutdown=10,
@@ -213,6 +301,43 @@ def create_admin_command(args: argparse.Namespace) -> None:
     asyncio.run(_migrate(settings.database_url or ""))
     created = asyncio.run(_create_admin(settings.database_url or "", handle, email, password))
     print(f"created admin @{created}", file=sys.stderr)
+
+
+def doctor_command(args: argparse.Namespace) -> None:
+    """Checks settings, the database, migrations, the connection budget and replicas;
+    prints a line per check and exits 1 when any found a problem."""
+    from pydantic import ValidationError
+
+    from gateway.doctor import Finding, Level, diagnose
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            # The message only: the value may be a secret or a URL with a password.
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            print(Finding(Level.PROBLEM, where, message).line())
+        raise SystemExit(1) from None
+    if not settings.database_url:
+        if settings.production:
+            print(
+                Finding(
+                    Level.PROBLEM,
+                    "database",
+                    "DATABASE_URL is not set: in production the gateway needs a Postgres of "
+                    "its own (the embedded one is for development)",
+                ).line()
+            )
+            raise SystemExit(1)
+        settings, _ = _resolve(settings)
+    findings = asyncio.run(diagnose(settings, processes=args.workers * args.instances))
+    for finding in findings:
+        print(finding.line())
+    problems = sum(finding.level is Level.PROBLEM for finding in findings)
+    if problems:
+        print(f"\n{problems} problem(s) found", file=sys.stderr)
+        raise SystemExit(1)
 
 
 async def _rebuild_feeds(
@@ -319,6 +444,21 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_parser.add_argument("--concurrency", type=int, default=2)
     feeds_parser.set_defaults(run=rebuild_feeds_command)
 
+    doctor_parser = commands.add_parser(
+        "doctor",
+        help="check settings, database, migrations, connection budget and replicas",
+    )
+    doctor_parser.add_argument(
+        "--workers", type=int, default=1, help="workers each `gateway serve` runs (default 1)"
+    )
+    doctor_parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="gateway servers sharing this database, e.g. behind a load balancer (default 1)",
+    )
+    doctor_parser.set_defaults(run=doctor_command)
+
     admin_parser = commands.add_parser(
         "create-admin",
         help="create an ADMIN account (password asked, or from GATEWAY_ADMIN_PASSWORD)",
@@ -329,8 +469,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging() -> None:
+    """As the settings say; with settings that do not load (the command reports that
+    itself), plain text."""
+    try:
+        settings = Settings()
+        config = logging_config(settings.effective_log_format, settings.log_level.upper())
+    except Exception:
+        config = logging_config(LogFormat.TEXT)
+    logging.config.dictConfig(config)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging()
     args = build_parser().parse_args(argv)
     args.run(args)
 

@@ -32,6 +32,7 @@ from db.notify import EventBus
 from db.session import Database
 from execution.broadcast import Broadcaster
 from execution.executor import Executor
+from gateway import request_context
 from gateway.admission import charge_refused
 from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
 from gateway.csrf import csrf_refusal
@@ -41,9 +42,11 @@ from gateway.explorer import DEFAULT_QUERY, explorer_html
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
 from gateway.persisted_queries import PersistedQueries, resolve_document
-from gateway.rate_limits import REFUSAL_DELAY_SECONDS, RateLimiter, rate_key
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS, rate_key
 from gateway.request_id import request_id_of
+from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import LiveSockets
+from gateway.tracing import Tracing, no_span
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context
 from resolvers.cursors import CursorCodec
@@ -80,6 +83,7 @@ def _error_response(
     error: GatewayError, status: int, media_type: str = JSON, **headers: str
 ) -> Response:
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    request_context.note_result(body)
     return Response(orjson.dumps(body), status, headers, media_type=media_type)
 
 
@@ -123,10 +127,11 @@ class GraphQLView(GraphQL[Context, None]):
         max_page_size: int,
         explorer: bool,
         guard: OperationGuard,
-        rate_limiter: RateLimiter,
+        rate_limiter: SharedRateLimiter,
         persisted: PersistedQueries,
         executor: Executor,
         whole_queries: bool = True,
+        tracing: Tracing | None = None,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
         safeguards: Safeguards | None = None,
@@ -156,6 +161,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.safeguards = safeguards or Safeguards()
         # Seconds of database time one operation may use in all (db/deadline.py); 0: none.
         self.time_budget = time_budget
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -216,7 +222,10 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        with time_budget(self.time_budget):
+        with (
+            self.tracing.operation() if self.tracing else no_span(),
+            time_budget(self.time_budget),
+        ):
             return await self._execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
@@ -239,7 +248,7 @@ class GraphQLView(GraphQL[Context, None]):
             )
             prepared: PreparedDocument | None = None
             if resolved.query is not None:
-                prepared = self._admit(
+                prepared = await self._admit(
                     request, request_adapter.method, context, request_data, resolved.query
                 )
                 if resolved.register_as is not None and prepared.valid:
@@ -264,7 +273,7 @@ class GraphQLView(GraphQL[Context, None]):
             request, request_adapter, sub_response, context, root_value, request_data
         )
 
-    def _admit(
+    async def _admit(
         self,
         request: Request,
         method: str,
@@ -277,14 +286,15 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             prepared = self.guard.prepare(query)
         except QueryTooComplex:
-            charge_refused(self.rate_limiter, self.guard.limits, key)
+            await charge_refused(self.rate_limiter, self.guard.limits, key)
             raise
         # Other syntax or validation errors are reported by executing, which runs nothing.
         if prepared.errors and isinstance(prepared.errors[0], GatewayError):
             if isinstance(prepared.errors[0], QueryTooComplex):
-                charge_refused(self.rate_limiter, self.guard.limits, key)
+                await charge_refused(self.rate_limiter, self.guard.limits, key)
             raise prepared.errors[0]
         operation = prepared.operation(request_data.operation_name)
+        request_context.note_operation(operation, prepared.valid)
         if method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
             where = (
                 "over WebSocket"
@@ -296,9 +306,9 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             cost = self.guard.admit(prepared, request_data.operation_name, request_data.variables)
         except QueryTooComplex:
-            charge_refused(self.rate_limiter, self.guard.limits, key)
+            await charge_refused(self.rate_limiter, self.guard.limits, key)
             raise
-        retry_after = self.rate_limiter.charge(key, cost)
+        retry_after = await self.rate_limiter.charge(key, cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
         return prepared
@@ -409,6 +419,7 @@ class GraphQLView(GraphQL[Context, None]):
         response.headers.raw.extend(
             (name, value) for name, value in sub_response.headers.raw if name != b"content-type"
         )
+        request_context.note_result(response_data)
         codes = error_codes(response_data)
         status = next((_STATUS_BY_CODE[code] for code in codes if code in _STATUS_BY_CODE), None)
         if status is not None:

@@ -10,6 +10,7 @@ from db import migrate
 from db.errors import DatabaseUnavailable
 from db.notify import EventBus
 from db.session import Database
+from gateway.shutdown import Draining
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,17 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def readyz_endpoint(
-    database: Database, bus: EventBus | None = None
+    database: Database, bus: EventBus | None = None, draining: Draining | None = None
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     head = migrate.head_revision()
 
     async def readyz(request: Request) -> JSONResponse:
-        """Ready when the database answers and carries the newest migration."""
+        """Ready when the database answers and carries the newest migration, until the
+        process starts shutting down (gateway/shutdown.py)."""
+        if draining is not None and draining.started:
+            return JSONResponse(
+                {"status": "unavailable", "reason": "shutting down"}, status_code=503
+            )
         try:
             current = await migrate.current_revision(database.engine)
         except DatabaseUnavailable as error:
@@ -39,6 +45,10 @@ def readyz_endpoint(
         # Live updates degrade while the LISTEN connection reconnects; queries do not,
         # so readiness reports it without failing on it.
         events = "off" if bus is None else ("listening" if bus.listening else "reconnecting")
-        return JSONResponse({"status": "ready", "migration": current, "events": events})
+        body: dict[str, object] = {"status": "ready", "migration": current, "events": events}
+        if database.replicas is not None:
+            # Reads fall back to the primary, so replicas inform readiness without failing it.
+            body["replicas"] = database.replicas.status()
+        return JSONResponse(body)
 
     return readyz

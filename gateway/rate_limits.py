@@ -2,8 +2,8 @@
 anonymous requests), charged each query's cost, so one expensive query counts as
 much as the many cheap ones it equals.
 
-Buckets live in this process: with several workers each keeps its own, so the budget
-a client really gets is the configured one times the number of workers.
+These buckets live in one process; gateway/shared_rate_limits.py settles them with
+every other process through Postgres, so several workers and replicas share one budget.
 """
 
 import math
@@ -44,6 +44,17 @@ class RateLimiter:
         self.clock = clock
         self.max_buckets = max_buckets
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def settle(self, key: str, tokens: float) -> None:
+        """What the bucket holds now, as learned from elsewhere (the shared store)."""
+        now = self.clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = _Bucket(tokens=min(tokens, self.capacity), updated=now)
+            if len(self._buckets) > self.max_buckets:
+                self._buckets.popitem(last=False)
+        else:
+            bucket.tokens, bucket.updated = min(tokens, self.capacity), now
 
     def charge(self, key: str, cost: float) -> int | None:
         """Takes `cost` from `key`'s bucket and returns None, or, when the bucket holds

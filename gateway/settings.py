@@ -5,9 +5,9 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.ranking import RankingWeights
@@ -51,10 +51,19 @@ class RankingSettings(BaseSettings):
         return RankingWeights(**self.model_dump())
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", frozen=True, extra="ignore")
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # Streaming replicas of the primary for reads, comma-separated URLs like DATABASE_URL.
+    database_replica_urls: str = Field(default="", validation_alias="DATABASE_REPLICA_URLS")
+    # A replica further behind than this (seconds), or unreachable, is skipped.
+    replica_max_lag: float = Field(default=5.0, gt=0, validation_alias="GATEWAY_REPLICA_MAX_LAG")
     host: str = Field(default="127.0.0.1", validation_alias="GATEWAY_HOST")
     port: int = Field(default=8000, validation_alias="GATEWAY_PORT")
     data_dir: Path = Field(default=Path(".gateway"), validation_alias="GATEWAY_DATA_DIR")
@@ -96,6 +105,35 @@ class Settings(BaseSettings):
     rate_limit_refill: float = Field(
         default=5_000, gt=0, validation_alias="GATEWAY_RATE_LIMIT_REFILL"
     )
+    # Share each budget between every gateway process through Postgres (per process: false).
+    rate_limit_shared: bool = Field(default=True, validation_alias="GATEWAY_RATE_LIMIT_SHARED")
+
+    # Operating it (docs/deployment.md).
+    # json: one JSON object a line; text: short lines. Unset: json in production.
+    log_format: LogFormat | None = Field(default=None, validation_alias="GATEWAY_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="GATEWAY_LOG_LEVEL"
+    )
+    # Requests that take longer log the SQL statements they sent, with their times; 0: never.
+    slow_request_ms: float = Field(default=1000, ge=0, validation_alias="GATEWAY_SLOW_REQUEST_MS")
+    metrics: bool = Field(default=True, validation_alias="GATEWAY_METRICS")
+    # /metrics needs `Authorization: Bearer <token>` when set.
+    metrics_token: str | None = Field(default=None, validation_alias="GATEWAY_METRICS_TOKEN")
+    # host:port of a listener of its own for /metrics (started by `gateway serve`); the
+    # public port then has no /metrics.
+    metrics_address: str | None = Field(default=None, validation_alias="GATEWAY_METRICS_ADDRESS")
+    metrics_operation_names: int = Field(
+        default=200, ge=0, validation_alias="GATEWAY_METRICS_OPERATION_NAMES"
+    )
+    # Seconds /readyz answers 503 after SIGTERM before the process stops taking requests,
+    # for load balancers to notice. Unset: 5 in production, 0 in development.
+    drain_seconds: float | None = Field(
+        default=None, ge=0, validation_alias="GATEWAY_DRAIN_SECONDS"
+    )
+    # OpenTelemetry's own variable: traces are exported there when it is set.
+    otel_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field(default="content-gateway", validation_alias="OTEL_SERVICE_NAME")
+
     # Queries answered whole with one statement before strawberry starts
     # (execution/executor.py); off, strawberry resolves each root field, and each
     # compiles its own selection (one statement per root field).
@@ -138,6 +176,52 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [url.strip() for url in self.database_replica_urls.split(",") if url.strip()]
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.JSON if self.production else LogFormat.TEXT
+
+    @property
+    def effective_drain_seconds(self) -> float:
+        if self.drain_seconds is not None:
+            return self.drain_seconds
+        return 5.0 if self.production else 0.0
+
+    @property
+    def metrics_on_public_port(self) -> bool:
+        """/metrics on the serving port: not when it has its own listener, and in
+        production only behind a token."""
+        if not self.metrics or self.metrics_address:
+            return False
+        return bool(self.metrics_token) or not self.production
+
+    def metrics_listener(self) -> tuple[str, int] | None:
+        if not self.metrics or not self.metrics_address:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @model_validator(mode="after")
+    def _metrics_address_is_host_port(self) -> Self:
+        if self.metrics_address:
+            _, colon, port = self.metrics_address.rpartition(":")
+            if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"GATEWAY_METRICS_ADDRESS must be host:port (e.g. 127.0.0.1:9100), not "
+                    f"{self.metrics_address!r}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _trusted_proxies_are_addresses(self) -> Self:

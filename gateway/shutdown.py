@@ -1,9 +1,14 @@
-"""Ending live connections properly on shutdown: subscriptions complete and sockets
-close with 1001 (going away) before uvicorn drops whatever is left with 1012.
+"""Leaving without dropping anyone: on SIGTERM (or SIGINT) /readyz turns 503 at once,
+so load balancers stop sending new requests here; for `drain_seconds` requests are
+still served (with `Connection: close`, so clients open their next connection
+elsewhere); then subscriptions complete and sockets close with 1001 (going away), so
+clients resume on another replica; then uvicorn stops listening and lets the requests
+in flight finish.
 
 uvicorn starts closing connections as soon as SIGINT or SIGTERM arrives, and only then
-runs the lifespan shutdown, too late for WebSockets. So the app wraps uvicorn's signal
-handlers: on a signal it drains first, then hands the signal on."""
+runs the lifespan shutdown, too late for all of this. So the app wraps uvicorn's signal
+handlers: on a signal it drains first, then hands the signal on. A second signal
+hands on at once."""
 
 import asyncio
 import contextlib
@@ -60,7 +65,16 @@ class LiveSockets:
         self.sockets.clear()
 
 
-def drain_before_exit(live: LiveSockets) -> Callable[[], None]:
+class Draining:
+    """Whether this process is on its way out (readiness answers 503 from then on)."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+
+def drain_before_exit(
+    live: LiveSockets, draining: Draining | None = None, drain_seconds: float = 0.0
+) -> Callable[[], None]:
     """Wraps the current SIGINT/SIGTERM handlers (uvicorn's); returns the undo."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None  # signals reach the main thread only (e.g. under a test runner)
@@ -74,13 +88,19 @@ def drain_before_exit(live: LiveSockets) -> Callable[[], None]:
         elif handler == signal.SIG_DFL:
             signal.default_int_handler(sig, frame)
 
+    state = draining or Draining()
+
     def on_signal(sig: int, frame: FrameType | None) -> None:
-        if live.drained:
+        if state.started or live.drained:
             hand_on(sig, frame)
             return
+        state.started = True
 
         async def drain_then_exit() -> None:
             try:
+                # Load balancers see /readyz fail during this pause and send new
+                # requests elsewhere; the ones that still arrive are served.
+                await asyncio.sleep(drain_seconds)
                 await asyncio.wait_for(live.drain(), timeout=5)
             finally:
                 hand_on(sig, frame)

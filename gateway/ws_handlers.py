@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, OperationType
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -18,12 +18,13 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
+from execution.broadcast import Outlet, outlet
 from gateway.admission import admit_ws_operation
 from gateway.errors import classify
+from gateway.observe import event_delivered, subscription_running
 from gateway.rate_limits import REFUSAL_DELAY_SECONDS
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
-from execution.broadcast import Outlet, outlet
 
 if TYPE_CHECKING:
     from gateway.graphql_view import GraphQLView
@@ -77,10 +78,49 @@ def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
     """Lets a subscription write its results to the socket itself (the broadcast path)."""
     if not isinstance(adapter, ASGIWebSocketAdapter):
         return None
-    return Outlet(operation_id, next_type, adapter.ws.send_text, classify_errors)
+    send_text = adapter.ws.send_text
+
+    async def deliver(frame: str) -> None:
+        await send_text(frame)
+        event_delivered()
+
+    return Outlet(operation_id, next_type, deliver, classify_errors)
 
 
-class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+def subscription_field(view: Any, query: str, operation_name: str | None) -> str | None:
+    """The root field of a subscription document (None for queries, mutations and
+    documents that do not validate), from the guard's cache of prepared documents."""
+    try:
+        prepared = view.guard.prepare(query)
+    except Exception:
+        return None
+    operation = prepared.operation(operation_name) if prepared.valid else None
+    if operation is None or operation.operation != OperationType.SUBSCRIPTION:
+        return None
+    first = operation.selection_set.selections[0]
+    return first.name.value if isinstance(first, FieldNode) else None
+
+
+class _Counting:
+    """Counts subscriptions while they run and the events they deliver (metrics)."""
+
+    live_ids: set[str]
+
+    def _live(self, operation_id: str, query: str, operation_name: str | None) -> str | None:
+        field = subscription_field(self.view, query, operation_name)  # type: ignore[attr-defined]
+        if field is not None:
+            if not hasattr(self, "live_ids"):
+                self.live_ids = set()
+            self.live_ids.add(operation_id)
+        return field
+
+    def _count(self, message: Any) -> None:
+        ids = getattr(self, "live_ids", None)
+        if ids and message.get("type") in ("next", "data") and message.get("id") in ids:
+            event_delivered()
+
+
+class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -88,6 +128,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+        self._count(message)
 
     async def handle_message(self, message: Any) -> None:
         problem = message_problem(message)
@@ -102,8 +143,16 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         view: GraphQLView = self.view  # type: ignore[assignment]
         budget = view.time_budget if operation.id in self.budgeted else None
         self.budgeted.discard(operation.id)
+        field = self._live(operation.id, operation.query, operation.operation_name)
         with time_budget(budget):
-            await super().run_operation(operation)
+            if field is None:
+                await super().run_operation(operation)
+                return
+            try:
+                with subscription_running(field):
+                    await super().run_operation(operation)
+            finally:
+                self.live_ids.discard(operation.id)
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -117,7 +166,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged and message["id"] not in self.operations:
-            refusal, subscription = admit_ws_operation(
+            refusal, subscription = await admit_ws_operation(
                 view.guard, view.rate_limiter, self.context, message["payload"]
             )
             if refusal is not None:
@@ -136,7 +185,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
-class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
+class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -144,6 +193,7 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
 
     async def send_message(self, message: Any) -> None:
         await send_text_frame(self.websocket, message)
+        self._count(message)
 
     async def handle_message(self, message: Any) -> None:
         problem = message_problem(message)
@@ -167,8 +217,18 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
         view: GraphQLView = self.view  # type: ignore[assignment]
         budget = view.time_budget if operation_id in self.budgeted else None
         self.budgeted.discard(operation_id)
+        field = self._live(operation_id, query, operation_name)
         with time_budget(budget):
-            await super().handle_async_results(operation_id, query, operation_name, variables)
+            if field is None:
+                await super().handle_async_results(operation_id, query, operation_name, variables)
+                return
+            try:
+                with subscription_running(field):
+                    await super().handle_async_results(
+                        operation_id, query, operation_name, variables
+                    )
+            finally:
+                self.live_ids.discard(operation_id)
 
     async def handle_connection_init(self, message: Any) -> None:
         # graphql-ws tolerates a second init; it would swap the viewer of a live
@@ -190,7 +250,7 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged:
-            refusal, subscription = admit_ws_operation(
+            refusal, subscription = await admit_ws_operation(
                 view.guard, view.rate_limiter, self.context, message["payload"]
             )
             if refusal is not None:

@@ -36,6 +36,10 @@ async def gateway(
         ) as client:
             yield client
     finally:
+        # What the lifespan's shutdown does, which the ASGI transport does not run.
+        close = getattr(app.state.rate_limiter, "close", None)
+        if close is not None:
+            await close()
         if db is None:
             await app.state.database.dispose()
 

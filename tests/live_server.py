@@ -36,8 +36,17 @@ def stop_process(process: "subprocess.Popen[bytes]") -> None:
 
 
 class GatewayProcess:
-    def __init__(self, database_url: str, secret: str, log_path: Path, **settings: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        database_url: str,
+        secret: str,
+        log_path: Path,
+        *,
+        serve_args: tuple[str, ...] = (),
+        port: int | None = None,
+        **settings: Any,
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         env = {
@@ -57,7 +66,7 @@ class GatewayProcess:
             self.process = subprocess.Popen(
                 [
                     sys.executable, "-m", "gateway.cli", "serve",
-                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--host", "127.0.0.1", "--port", str(self.port), *serve_args,
                 ],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -395,7 +395,7 @@ async def test_a_failing_database_is_asked_once_and_reported_once(
 
     calls = []
 
-    async def away(self, sql, *args, custom_plans=False):
+    async def away(self, sql, *args, custom_plans=False, primary=False):
         calls.append(sql)
         raise DatabaseUnavailable("the read pool is away")
 

@@ -184,7 +184,9 @@ async def test_search_statements_are_planned_for_their_values(fresh_database_url
             super().__init__(conn)  # type: ignore[arg-type]
             self.sent: list[bool] = []
 
-        async def fetch(self, sql: str, *args: object, custom_plans: bool = False) -> list:
+        async def fetch(
+            self, sql: str, *args: object, custom_plans: bool = False, primary: bool = False
+        ) -> list:
             self.sent.append(custom_plans)
             return await super().fetch(sql, *args)
 

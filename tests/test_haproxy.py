@@ -1,0 +1,169 @@
+"""Several replicas behind a real HAProxy (Debian's package), configured by the file
+docs/deployment.md shows (docs/haproxy.cfg): one gateway is restarted while clients keep
+sending requests, and none of them is lost. On SIGTERM a gateway first fails its
+readiness check while it still serves, then leaves."""
+
+import asyncio
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET, FreshDatabases
+from tests.live_server import GatewayProcess, free_port, stop_process
+from tests.test_subscriptions import publish, register
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "docs" / "haproxy.cfg"
+QUERY = {"query": "query Listing { contents(first: 5) { totalCount edges { node { title } } } }"}
+DRAIN = "2"
+
+
+def haproxy_binary() -> str:
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        pytest.fail("haproxy is not installed: .ci/run installs Debian's package `haproxy`")
+    return found
+
+
+def render(port: int, servers: list[int]) -> str:
+    """docs/haproxy.cfg with this test's addresses, and nothing else changed."""
+    text = CONFIG.read_text()
+    text, binds = re.subn(r"bind 127\.0\.0\.1:\d+", f"bind 127.0.0.1:{port}", text)
+    assert binds == 1
+    ports = iter(servers)
+    text, found = re.subn(
+        r"(server \S+) 127\.0\.0\.1:\d+", lambda m: f"{m.group(1)} 127.0.0.1:{next(ports)}", text
+    )
+    assert found == len(servers)
+    return text
+
+
+class HAProxy:
+    def __init__(self, workdir: Path, servers: list[int]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = workdir / "haproxy.cfg"
+        config.write_text(render(self.port, servers))
+        check = subprocess.run([haproxy_binary(), "-c", "-f", str(config)], capture_output=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.log_path = workdir / "haproxy.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [haproxy_binary(), "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_serving(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.post(f"{self.url}/graphql", json=QUERY, timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"haproxy not serving:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def publish_something(gateway: GatewayProcess) -> None:
+    """Something to list."""
+    _, token = register(gateway)
+    publish(gateway, token, "listed through the load balancer")
+
+
+async def client_loop(url: str, until: float, results: list[str]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        while time.monotonic() < until:
+            try:
+                response = await client.post("/graphql", json=QUERY)
+            except httpx.HTTPError as error:
+                results.append(f"transport error: {error!r}")
+                continue
+            body = response.json() if response.status_code == 200 else None
+            ok = body is not None and "errors" not in body and body["data"]["contents"]["edges"]
+            results.append("ok" if ok else f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def test_restarting_a_replica_under_load_loses_no_request(
+    server_url, template_url, tmp_path
+) -> None:
+    databases = FreshDatabases(server_url)
+    url = await databases.create()
+    ports = [free_port(), free_port()]
+    settings = {"GATEWAY_DRAIN_SECONDS": DRAIN, "GATEWAY_RATE_LIMIT_CAPACITY": "1e12"}
+    gateways = [
+        GatewayProcess(url, TEST_SECRET, tmp_path / f"gateway{i}.log", port=port, **settings)
+        for i, port in enumerate(ports)
+    ]
+    proxy: HAProxy | None = None
+    try:
+        for gateway in gateways:
+            await asyncio.to_thread(gateway.wait_ready)
+        await asyncio.to_thread(publish_something, gateways[0])
+        proxy = HAProxy(tmp_path, ports)
+        await asyncio.to_thread(proxy.wait_serving)
+
+        results: list[str] = []
+        until = time.monotonic() + 14
+        load = [asyncio.create_task(client_loop(proxy.url, until, results)) for _ in range(6)]
+        await asyncio.sleep(2)
+
+        first = gateways[0]
+        first.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as direct:
+            ready = await direct.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["reason"] == "shutting down"
+            # Still serving while the load balancer takes it out of rotation.
+            served = await direct.post("/graphql", json=QUERY)
+            assert served.status_code == 200
+            assert served.headers["connection"] == "close"
+        assert await asyncio.to_thread(first.process.wait, 30) == 128 + signal.SIGTERM
+        served_before = len(results)
+
+        restarted = GatewayProcess(
+            url, TEST_SECRET, tmp_path / "gateway0-again.log", port=ports[0], **settings
+        )
+        gateways.append(restarted)
+        await asyncio.to_thread(restarted.wait_ready)
+        await asyncio.gather(*load)
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        for gateway in gateways:
+            gateway.stop()
+        await databases.drop_all()
+
+    failures = [r for r in results if r != "ok"]
+    assert not failures, f"{len(failures)} of {len(results)} requests failed: {failures[:5]}"
+    assert len(results) > served_before > 50
+    again = restarted.log_path.read_text()
+    assert "query Listing" in again, "the restarted replica was put back into rotation"
+
+
+def _block(markdown: str, language: str) -> str:
+    (found,) = re.findall(rf"```{language}\n(.*?)```", markdown, flags=re.S)
+    return str(found)
+
+
+def _without_header(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def test_the_deployment_guide_shows_the_files_the_tests_use() -> None:
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert _block(guide, "haproxy") == _without_header(CONFIG.read_text())
+    assert _block(guide, "ini") == (ROOT / "docs" / "gateway.service").read_text()
