@@ -57,7 +57,9 @@ class EmailSettings(SQLModel, table=True):
 
     __tablename__ = "email_settings"
     __table_args__ = (
-        sa.CheckConstraint(_in("new_follower", EMAIL_CHOICES), name="email_settings_follower_check"),
+        sa.CheckConstraint(
+            _in("new_follower", EMAIL_CHOICES), name="email_settings_follower_check"
+        ),
         sa.CheckConstraint(_in("reaction", EMAIL_CHOICES), name="email_settings_reaction_check"),
         sa.CheckConstraint(
             _in("new_content_from_followed", EMAIL_CHOICES), name="email_settings_content_check"

@@ -1,6 +1,7 @@
 """The ASGI application: routes, middleware and the lifetime of the database pool."""
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,12 +14,14 @@ from starlette.routing import Route, WebSocketRoute
 from db.notify import EventBus
 from db.read_pool import ReadPool
 from db.session import Database, create_engine
+from gateway.account_pages import AccountPages
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz_endpoint
+from gateway.mailer import mailer_for
 from gateway.operation_guard import GuardOperations, OperationGuard
 from gateway.persisted_queries import PersistedQueries, TrustedDocuments
 from gateway.rate_limits import RateLimiter
@@ -27,7 +30,10 @@ from gateway.request_size import RequestSizeLimit
 from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
 from gateway.shutdown import drain_before_exit
+from gateway.webhook_client import WebhookClient
+from gateway.worker import DeliveryWorker
 from resolvers.cursors import CursorCodec
+from resolvers.outreach import Outreach
 from schema import build_schema
 from schema.compiled_reads import CompiledReads, reader_for
 
@@ -44,6 +50,7 @@ def create_app(
     server when none is configured); tests may hand in a `database` and `bus` of their own."""
     if bus is None and settings.database_url:
         bus = EventBus(settings.database_url)
+    own_database = database is None
     if database is None:
         if not settings.database_url:
             raise ValueError("create_app needs settings.database_url or a database")
@@ -59,6 +66,8 @@ def create_app(
             ),
         )
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
+    outreach = settings.outreach(secret)
+    passwords = Passwords()
     trusted = (
         TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
     )
@@ -81,7 +90,7 @@ def create_app(
         schema,
         database=database,
         cursors=CursorCodec(secret),
-        passwords=Passwords(),
+        passwords=passwords,
         tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
         ranking=settings.ranking(),
         bus=bus,
@@ -94,20 +103,35 @@ def create_app(
         ),
         persisted=PersistedQueries(settings.persisted_queries_size),
         compiled=reader_for(schema) if settings.compiled_reads else None,
+        outreach=outreach,
+    )
+
+    pages = AccountPages(
+        database, passwords, outreach, hashlib.sha256(b"forms:" + secret.encode()).digest()
+    )
+    # The worker runs where the gateway made its own database pool; tests that hand in
+    # a database run deliveries themselves.
+    worker = (
+        delivery_worker(settings, database, outreach) if settings.worker and own_database else None
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if bus is not None:
             bus.start()
+        if worker is not None:
+            worker.start()
         restore_signals = drain_before_exit(graphql.live)
         yield
         restore_signals()
+        if worker is not None:
+            await worker.stop()
         await graphql.live.drain()
         await database.dispose()
 
     app = Starlette(
         routes=[
+            *pages.routes(),
             Route("/healthz", healthz),
             Route("/readyz", readyz_endpoint(database, bus)),
             asset_route(),
@@ -124,6 +148,19 @@ def create_app(
     app.state.database = database
     app.state.bus = bus
     return app
+
+
+def delivery_worker(settings: Settings, database: Database, outreach: Outreach) -> DeliveryWorker:
+    """The delivery worker of `serve` and `gateway worker`, from the settings."""
+    return DeliveryWorker(
+        database,
+        outreach=outreach,
+        mailer=mailer_for(settings.smtp_url, settings.data_dir, production=settings.production),
+        webhooks=WebhookClient(allow_private=settings.webhook_allow_private_addresses),
+        settings=settings.delivery(),
+        ranking=settings.ranking(),
+        listen_url=settings.database_url,
+    )
 
 
 def create_app_from_env() -> Starlette:

@@ -43,6 +43,7 @@ from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context, create_context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
+from resolvers.outreach import Outreach
 from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 from schema.compiled_reads import CompiledReader
@@ -123,6 +124,7 @@ class GraphQLView(GraphQL[Context, None]):
         compiled: CompiledReader | None = None,
         bus: EventBus | None = None,
         connection_init_timeout: timedelta = timedelta(seconds=10),
+        outreach: Outreach | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -143,6 +145,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.rate_limiter = rate_limiter
         self.persisted = persisted
         self.compiled = compiled
+        self.outreach = outreach or Outreach()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -312,6 +315,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
             bus=self.bus,
+            outreach=self.outreach.for_client(request.client.host if request.client else None),
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

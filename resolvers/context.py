@@ -10,6 +10,7 @@ from db.session import Database
 from resolvers.auth import PasswordService, TokenService
 from resolvers.cursors import CursorCodec
 from resolvers.loaders import Loaders, create_loaders
+from resolvers.outreach import Outreach
 from resolvers.ranking import RankingWeights
 from resolvers.viewer import Viewer
 
@@ -37,6 +38,8 @@ class Context:
     compiled_read_tried: bool = False
     # Subscription events being executed for this connection (schema/live_sharing.py).
     deliveries: dict[int, Any] = field(default_factory=dict)
+    # Email links, account rate limits, webhook address rules (resolvers/outreach.py).
+    outreach: Outreach = field(default_factory=Outreach)
 
     def refresh_loaders(self) -> Loaders:
         """New per-request caches, for a long-lived connection's next unit of work."""
@@ -58,6 +61,7 @@ def create_context(
     request_id: str | None = None,
     bus: EventBus | None = None,
     token_expires_at: datetime | None = None,
+    outreach: Outreach | None = None,
 ) -> Context:
     weights = ranking or RankingWeights()
     return Context(
@@ -72,4 +76,5 @@ def create_context(
         request_id=request_id or uuid.uuid4().hex,
         bus=bus,
         token_expires_at=token_expires_at,
+        outreach=outreach or Outreach(),
     )

@@ -5,7 +5,7 @@ import binascii
 
 from resolvers.errors import BadUserInput
 
-NODE_TYPES = ("User", "Content", "Tag", "Notification")
+NODE_TYPES = ("User", "Content", "Tag", "Notification", "Webhook")
 
 
 def encode_id(type_name: str, pk: int) -> str:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from db.queries import users as user_queries
 from db.queries.preferences import PreferencesView, get_preferences
 from db.writes.preferences import save_preferences
-from resolvers import validation
+from resolvers import email_settings, validation
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, require_viewer_id
 
@@ -18,6 +18,7 @@ class PreferencesInput:
     muted_tags: list[str] | None = None
     muted_authors: list[str] | None = None
     languages: list[str] | None = None
+    email: email_settings.EmailSettingsChange | None = None
 
 
 async def update_preferences(ctx: Context, data: PreferencesInput) -> PreferencesView:
@@ -78,6 +79,8 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> Preference
             muted_author_ids=author_ids,
             languages=languages,
         )
+        if data.email is not None:
+            await email_settings.save(session, viewer_id, data.email)
         await session.commit()
     ctx.loaders.clear_all()
     async with ctx.db.session() as session:

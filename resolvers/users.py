@@ -31,6 +31,14 @@ def email_of(viewer: Viewer, user: User) -> str | None:
     return user.email if policy.can_see_email(viewer, user.id) else None
 
 
+def email_verified_of(viewer: Viewer, user: User) -> bool | None:
+    """Seen by whoever may see the address itself."""
+    assert user.id is not None
+    if not policy.can_see_email(viewer, user.id):
+        return None
+    return user.email_verified_at is not None
+
+
 async def contents_of(ctx: Context, user: User, *, first: int, after: str | None) -> Page[Content]:
     """What the viewer may see of the user's content, newest first. Batched: the pages
     of every user in a list are read together."""

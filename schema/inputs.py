@@ -4,6 +4,7 @@ from datetime import datetime
 
 import strawberry
 
+from schema.email_settings import EmailSettingsInput
 from schema.enums import Visibility
 from schema.users import User
 
@@ -68,4 +69,7 @@ class PreferencesInput:
     )
     languages: list[str] | None = strawberry.field(
         default=strawberry.UNSET, description="ISO 639-1 codes; empty means every language."
+    )
+    email: EmailSettingsInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Fields left out keep their stored value."
     )

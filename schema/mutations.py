@@ -6,6 +6,7 @@ from resolvers import accounts, content_writes, notifications, preferences, soci
 from resolvers.content_writes import ContentInput
 from resolvers.context import Context
 from resolvers.preferences import PreferencesInput as PreferencesChange
+from schema.account_mutations import AccountMutations
 from schema.arguments import given
 from schema.content import Content
 from schema.inputs import (
@@ -18,6 +19,7 @@ from schema.inputs import (
 )
 from schema.preferences import Preferences
 from schema.users import User
+from schema.webhooks import WebhookMutations
 
 
 def _signed_in(result: accounts.SignedIn) -> AuthPayload:
@@ -29,7 +31,7 @@ def _signed_in(result: accounts.SignedIn) -> AuthPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(AccountMutations, WebhookMutations):
     @strawberry.mutation(description="Creates an account and signs it in.")
     async def register(self, info: strawberry.Info[Context], input: RegisterInput) -> AuthPayload:
         result = await accounts.register(
@@ -104,9 +106,10 @@ class Mutation:
             muted_tags=given(input.muted_tags),
             muted_authors=given(input.muted_authors),
             languages=given(input.languages),
+            email=email.change() if (email := given(input.email)) else None,
         )
         view = await preferences.update_preferences(info.context, change)
-        return Preferences.from_view(view)
+        return Preferences.from_view(view, user_id=info.context.viewer.id)
 
     @strawberry.mutation
     async def follow(self, info: strawberry.Info[Context], handle: str) -> User:

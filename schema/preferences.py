@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db.queries.preferences import PreferencesView
+from resolvers import email_settings
+from resolvers.context import Context
+from schema.email_settings import EmailSettings
 from schema.tags import Tag
 
 if TYPE_CHECKING:
@@ -21,10 +24,12 @@ class TagWeight:
 @strawberry.type(description="What the viewer follows, mutes and reads; shapes their feed.")
 class Preferences:
     view: strawberry.Private[PreferencesView]
+    # Whose they are (only their owner ever sees them).
+    user_id: strawberry.Private[int | None] = None
 
     @classmethod
-    def from_view(cls, view: PreferencesView) -> "Preferences":
-        return cls(view=view)
+    def from_view(cls, view: PreferencesView, *, user_id: int | None = None) -> "Preferences":
+        return cls(view=view, user_id=user_id)
 
     @strawberry.field
     def followed_tags(self) -> list[TagWeight]:
@@ -47,3 +52,8 @@ class Preferences:
     @strawberry.field
     def updated_at(self) -> datetime:
         return self.view.updated_at or datetime.now(UTC)
+
+    @strawberry.field(description="Which notifications reach the viewer by email.")
+    async def email(self, info: strawberry.Info[Context]) -> EmailSettings:
+        assert self.user_id is not None, "Preferences made without their owner's id"
+        return EmailSettings(row=await email_settings.settings_of(info.context, self.user_id))

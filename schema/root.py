@@ -15,6 +15,7 @@ from schema.node import Node
 from schema.notifications import Notification, NotificationConnection
 from schema.tags import Tag, TagConnection
 from schema.users import User
+from schema.webhooks import WebhookQueries, webhook_node
 
 
 def _filter_query(filter: ContentFilter | None) -> content.ContentQuery:
@@ -51,7 +52,7 @@ def feed_request(first: int | None, after: str | None) -> dict[str, Any]:
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQueries):
     @strawberry.field(
         description="Any object by its global id; null when the viewer may not see it."
     )
@@ -66,6 +67,8 @@ class Query:
         if type_name == "Tag":
             tag = await tags.get_tag(info.context, id)
             return Tag.from_row(tag) if tag else None
+        if type_name == "Webhook":
+            return await webhook_node(info, pk)
         found_notification = await notifications.get_notification(info.context, pk)
         return Notification.from_row(found_notification) if found_notification else None
 

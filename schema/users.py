@@ -67,6 +67,12 @@ class User(Node):
     def email(self, info: strawberry.Info[Context]) -> str | None:
         return users.email_of(self._viewer(info), self.row)
 
+    @strawberry.field(
+        description="The viewer's own, or any to an ADMIN; null for every other viewer."
+    )
+    def email_verified(self, info: strawberry.Info[Context]) -> bool | None:
+        return users.email_verified_of(self._viewer(info), self.row)
+
     @strawberry.field
     def created_at(self) -> datetime:
         assert self.row.created_at is not None
@@ -87,7 +93,7 @@ class User(Node):
     @strawberry.field(description="The viewer's own only; null for every other viewer.")
     async def preferences(self, info: strawberry.Info[Context]) -> Preferences | None:
         view = await users.preferences_of(info.context, self.row, viewer=self._viewer(info))
-        return None if view is None else Preferences.from_view(view)
+        return None if view is None else Preferences.from_view(view, user_id=self.pk)
 
     @strawberry.field(description="Only what the viewer may see, newest first.")
     async def contents(

@@ -5,6 +5,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.email_settings import enqueue_notification_emails
 from db.notify import emit
 from db.tables import Follow, Notification, Reaction
 
@@ -59,3 +60,4 @@ async def insert_notification(
     session.add(notification)
     await session.flush()
     await emit(session, {"type": "notification", "id": notification.id, "recipient": recipient_id})
+    await enqueue_notification_emails(session, [notification.id])  # type: ignore[list-item]
