@@ -84,7 +84,9 @@ async def reset_with_token(
         await _replace_password(session, user, new_hash)
         await account_tokens.mark_email_verified(session, used.user_id, email=None)
         await session.commit()
-    return user
+        (changed,) = await users_by_id(session, [used.user_id])
+    assert changed is not None
+    return changed
 
 
 async def _replace_password(session: AsyncSession, user: User, new_hash: str) -> None:

@@ -22,6 +22,7 @@ from db.session import BoundDatabase, create_engine
 from gateway.auth import Passwords, Tokens
 from resolvers.context import create_context
 from resolvers.cursors import CursorCodec
+from resolvers.outreach import Outreach
 from resolvers.viewer import Viewer
 
 TEMPLATE = f"gateway_test_template_{os.getpid()}"
@@ -116,13 +117,16 @@ TOKENS = Tokens(TEST_SECRET, timedelta(hours=1))
 class GraphQLClient:
     """Runs documents through the real schema (with the error classifier) as a viewer."""
 
-    def __init__(self, db: BoundDatabase, *, compiled: bool = True) -> None:
+    def __init__(
+        self, db: BoundDatabase, *, compiled: bool = True, outreach: Outreach | None = None
+    ) -> None:
         from gateway.errors import ClassifyErrors
         from schema import build_schema
         from schema.compiled_reads import CompiledReads
 
         self.db = db
         self.compiled = compiled
+        self.outreach = outreach
         extensions: list[Any] = [ClassifyErrors, CompiledReads] if compiled else [ClassifyErrors]
         self.schema = build_schema(extensions=extensions)
 
@@ -135,6 +139,7 @@ class GraphQLClient:
             cursors=CursorCodec(TEST_SECRET),
             passwords=PASSWORDS,
             tokens=TOKENS,
+            outreach=self.outreach,
         )
         return await self.schema.execute(query, variable_values=variables, context_value=context)
 
