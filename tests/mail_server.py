@@ -34,7 +34,8 @@ class _Handler:
         if server.hold_at is not None and attempt == server.hold_at:
             server.held.set()
             # Until the test lets go; by then the client is gone, so nothing was accepted.
-            while not server.release.is_set():
+            # (A threading.Event: the test waits in another thread and loop.)
+            while not server.release.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             return "451 4.3.0 not accepted"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -75,7 +75,7 @@ async def _register(client, handle: str = "ada") -> tuple[str, Viewer]:
 
 
 async def test_register_mails_a_link_that_verifies_the_address_once(db, mail, client) -> None:
-    token, viewer = await _register(client)
+    _, viewer = await _register(client)
     me = await client.data("{ viewer { emailVerified } }", viewer=viewer)
     assert me["viewer"]["emailVerified"] is False
     await _deliver(db, mail)

@@ -112,7 +112,7 @@ async def test_immediately_and_never_are_respected_per_kind(client, db, mail) ->
 
 
 async def test_unverified_addresses_get_no_notification_email(client, db, mail) -> None:
-    ada = await make_user(db, handle="ada")
+    await make_user(db, handle="ada")
     bob = await _verified(db, "bob")
     await client.data(FOLLOW, {"h": "ada"}, viewer=_as(bob))
     await make_worker(db, mail.url).drain()
