@@ -70,9 +70,13 @@ async def record_success(session: AsyncSession, webhook_id: int) -> None:
 
 async def record_failure(
     session: AsyncSession, webhook_id: int, *, error: str, disable_after: int
-) -> bool:
+) -> tuple[bool, bool]:
     """Counts a failed attempt; at `disable_after` in a row the endpoint is disabled and
-    its waiting deliveries become dead letters. True when this disabled it."""
+    its waiting deliveries become dead letters. (whether it is still active, whether
+    this disabled it)."""
+    was_active = (
+        await session.exec(select(Webhook.active).where(col(Webhook.id) == webhook_id))
+    ).first()
     statement = (
         sa.update(Webhook)
         .where(col(Webhook.id) == webhook_id)
@@ -85,13 +89,13 @@ async def record_failure(
         )
         .returning(col(Webhook.active))
     )
-    was_active = (
-        await session.exec(select(Webhook.active).where(col(Webhook.id) == webhook_id))
-    ).first()
     row = (await (await session.connection()).execute(statement)).first()
-    if row is None or not was_active or row.active:
-        return False
-    await outbox.dead_letter_pending(
-        session, webhook_id=webhook_id, reason=f"endpoint disabled after {disable_after} failures"
-    )
-    return True
+    active = bool(row is not None and row.active)
+    if was_active and not active:
+        await outbox.dead_letter_pending(
+            session,
+            webhook_id=webhook_id,
+            reason=f"endpoint disabled after {disable_after} failures",
+        )
+        return active, True
+    return active, False

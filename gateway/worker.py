@@ -328,9 +328,8 @@ class DeliveryWorker:
         try:
             await self.webhooks.deliver(webhook.url, webhook.secret, msg_id, body)
         except WebhookError as error:
-            await self._failed(delivery, str(error), permanent=False)
             async with self.db.session() as session:
-                disabled = await webhook_queries.record_failure(
+                active, disabled = await webhook_queries.record_failure(
                     session,
                     delivery.webhook_id,
                     error=str(error),
@@ -342,6 +341,8 @@ class DeliveryWorker:
                     "webhook %s (%s) disabled after %d failures in a row: %s",
                     delivery.webhook_id, webhook.url, self.settings.webhook_disable_after, error,
                 )  # fmt: skip
+            # No more attempts at an endpoint that is disabled now.
+            await self._failed(delivery, str(error), permanent=not active)
             return
         await self._sent(delivery)
         async with self.db.session() as session:
