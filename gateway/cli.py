@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, migrate, seed, schema, create-admin."""
+"""The `gateway` command: serve, migrate, seed, schema, create-admin, worker,
+send-digests, outbox."""
 
 import argparse
 import asyncio
@@ -10,8 +11,13 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.settings import Settings, load_or_create_secret
+
+if TYPE_CHECKING:
+    from db.session import Database
+    from gateway.worker import DeliveryWorker
 
 log = logging.getLogger("gateway")
 
@@ -204,6 +210,78 @@ def create_admin_command(args: argparse.Namespace) -> None:
     print(f"created admin @{created}", file=sys.stderr)
 
 
+def _worker_from_settings(settings: Settings) -> tuple["Database", "DeliveryWorker"]:
+    from db.session import Database, create_engine
+    from gateway.app import delivery_worker
+
+    database = Database(create_engine(settings.database_url or "", pool_size=4))
+    outreach = settings.outreach(settings.secret_key or "")
+    return database, delivery_worker(settings, database, outreach)
+
+
+def worker_command(args: argparse.Namespace) -> None:
+    """Deliveries and digests without serving HTTP; stops on SIGINT or SIGTERM, handing
+    back what it had claimed but not sent."""
+    settings, embedded = _resolve(Settings())
+    if embedded:
+        asyncio.run(_migrate(settings.database_url or ""))
+
+    async def run() -> None:
+        database, worker = _worker_from_settings(settings)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+def send_digests_command(args: argparse.Namespace) -> None:
+    settings, _ = _resolve(Settings())
+    asyncio.run(_migrate(settings.database_url or ""))
+
+    async def run() -> tuple[int, int]:
+        database, worker = _worker_from_settings(settings)
+        try:
+            queued = await worker.queue_digests(everyone=args.all)
+            return queued, await worker.drain()
+        finally:
+            await worker.webhooks.close()
+            await database.dispose()
+
+    queued, handled = asyncio.run(run())
+    print(f"{queued} digests with something new; {handled} messages handled", file=sys.stderr)
+
+
+def outbox_command(args: argparse.Namespace) -> None:
+    from db import outbox
+    from db.session import Database, create_engine
+
+    settings, _ = _resolve(Settings())
+
+    async def run() -> dict[tuple[str, str], int]:
+        database = Database(create_engine(settings.database_url or "", pool_size=1))
+        try:
+            async with database.session() as session:
+                if args.requeue_dead:
+                    count = await outbox.requeue_dead(session)
+                    await session.commit()
+                    print(f"{count} dead letters queued again", file=sys.stderr)
+                return await outbox.counts(session)
+        finally:
+            await database.dispose()
+
+    for (channel, status), count in sorted(asyncio.run(run()).items()):
+        print(f"{channel.lower():8} {status.lower():8} {count}")
+
+
 def schema_command(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -255,6 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
     admin_parser.add_argument("--handle", required=True)
     admin_parser.add_argument("--email", required=True)
     admin_parser.set_defaults(run=create_admin_command)
+
+    commands.add_parser(
+        "worker", help="send queued email and webhook deliveries, and digests when due"
+    ).set_defaults(run=worker_command)
+    digests_parser = commands.add_parser("send-digests", help="send the digests due now")
+    digests_parser.add_argument(
+        "--all", action="store_true", help="every enabled digest, whatever its schedule"
+    )
+    digests_parser.set_defaults(run=send_digests_command)
+    outbox_parser = commands.add_parser("outbox", help="count queued, sent and dead deliveries")
+    outbox_parser.add_argument(
+        "--requeue-dead", action="store_true", help="give dead letters a new set of attempts"
+    )
+    outbox_parser.set_defaults(run=outbox_command)
     return parser
 
 

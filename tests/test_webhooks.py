@@ -89,14 +89,16 @@ async def test_only_admins_manage_webhooks_and_see_them_as_nodes(db, receiving) 
     webhook = created["createWebhook"]["webhook"]
     assert webhook["active"] is True and webhook["events"] == EVENTS
     assert (await client.data(LIST, viewer=admin))["webhooks"][0]["id"] == webhook["id"]
-    node = '{ node(id: "%s") { id ... on Webhook { url } } }' % webhook["id"]
-    assert (await client.data(node, viewer=admin))["node"]["url"] == receiving.url
-    assert (await client.data(node, viewer=member))["node"] is None
+    node = "query($id: ID!) { node(id: $id) { id ... on Webhook { url } } }"
+    by_id = {"id": webhook["id"]}
+    assert (await client.data(node, by_id, viewer=admin))["node"]["url"] == receiving.url
+    assert (await client.data(node, by_id, viewer=member))["node"] is None
 
-    delete = 'mutation { deleteWebhook(id: "%s") }' % webhook["id"]
-    assert (await client.execute(delete, viewer=member)).errors[0].extensions["code"] == "FORBIDDEN"
-    assert (await client.data(delete, viewer=admin)) == {"deleteWebhook": webhook["id"]}
-    gone = await client.execute(delete, viewer=admin)
+    delete = "mutation($id: ID!) { deleteWebhook(id: $id) }"
+    refused = await client.execute(delete, by_id, viewer=member)
+    assert refused.errors[0].extensions["code"] == "FORBIDDEN"
+    assert (await client.data(delete, by_id, viewer=admin)) == {"deleteWebhook": webhook["id"]}
+    gone = await client.execute(delete, by_id, viewer=admin)
     assert gone.errors[0].extensions["code"] == "NOT_FOUND"
     none = await client.execute(CREATE, {"url": receiving.url, "events": []}, viewer=admin)
     assert none.errors[0].extensions["field"] == "events"
