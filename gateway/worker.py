@@ -253,8 +253,8 @@ class DeliveryWorker:
         message = render_email(draft, mail_from=self.settings.mail_from, message_id=mid)
         if delivery.resumed:
             log.warning(
-                "email %s was being sent when its worker stopped; sending it again with the "
-                "same Message-ID %s",
+                "email %s was claimed by a worker that stopped before it finished; sending "
+                "it with the same Message-ID %s",
                 delivery.id,
                 mid,
             )

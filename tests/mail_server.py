@@ -38,6 +38,8 @@ class _Handler:
             while not server.release.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             return "451 4.3.0 not accepted"
+        if server.delay:
+            await asyncio.sleep(server.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with server.lock:
@@ -54,6 +56,8 @@ class MailServer:
         self.attempts = 0
         self.refuse = 0
         self.hold_at: int | None = None
+        # Seconds each message takes to be accepted.
+        self.delay = 0.0
         self.held = threading.Event()
         self.release = threading.Event()
         self._controller: Controller | None = None
