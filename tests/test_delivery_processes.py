@@ -2,6 +2,7 @@
 database they share: an SMTP server down for a while, a worker killed mid-batch, two
 workers at once; and `gateway send-digests --all`."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -111,11 +112,11 @@ async def test_smtp_server_down_for_a_while_then_back_every_message_arrives_once
     worker = Worker(fresh_database_url, mail.url, tmp_path / "worker.log").wait_started()
     try:
         addresses = await _queue_messages(database, 5)
-        time.sleep(1.5)  # the server is down: the worker keeps trying, backing off
+        await asyncio.sleep(1.5)  # the server is down: the worker keeps trying, backing off
         assert "cannot reach the SMTP server" in worker.log.read_text()
         mail.start()
         mail.wait_for(5, timeout=20)
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
         assert _received(mail) == Counter(addresses), "each message exactly once"
         assert await _statuses(database) == Counter({"SENT": 5})
         async with database.session() as session:
@@ -143,7 +144,7 @@ async def test_a_worker_killed_mid_batch_and_restarted_sends_nothing_twice(
     try:
         second.wait_started()
         mail.wait_for(6, timeout=20)
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
         assert _received(mail) == Counter(addresses), "each message exactly once"
         assert await _statuses(database) == Counter({"SENT": 6})
         assert "claimed by a worker that stopped" in second.log.read_text()
@@ -166,7 +167,7 @@ async def test_two_workers_share_the_work_and_send_each_message_once(
             worker.wait_started()
         addresses = await _queue_messages(database, 30)
         mail.wait_for(30, timeout=30)
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
         assert _received(mail) == Counter(addresses), "each message exactly once"
         async with database.session() as session:
             senders = (
@@ -205,12 +206,16 @@ async def test_send_digests_all_sends_every_enabled_digest_now(
         "GATEWAY_SMTP_URL": mail.url,
     }
     command = [sys.executable, "-m", "gateway.cli", "send-digests"]
-    due = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    def run(*extra: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [*command, *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    due = await asyncio.to_thread(run)
     assert due.returncode == 0, due.stderr
     assert "0 digests with something new" in due.stderr, "not due for a week"
-    everyone = subprocess.run(
-        [*command, "--all"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    everyone = await asyncio.to_thread(run, "--all")
     assert everyone.returncode == 0, everyone.stderr
     assert "1 digests with something new" in everyone.stderr
     (message,) = mail.wait_for(1)
