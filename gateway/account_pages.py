@@ -29,8 +29,9 @@ from resolvers.outreach import (
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    # The token is in the URL: it must not leave in a Referer header.
-    "Referrer-Policy": "no-referrer",
+    # The token is in the URL: it must not leave in a Referer header. (no-referrer
+    # would also make browsers send `Origin: null` with the page's own form.)
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }

@@ -113,6 +113,16 @@ def serve(args: argparse.Namespace) -> None:
     # Workers and the reloader build the app from the environment in their own process.
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key or ""
+    if not settings.public_url:
+        # Links in emails lead back to this server unless a public URL is configured.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["GATEWAY_PUBLIC_URL"] = f"http://{shown}:{port}"
+        if settings.production:
+            log.warning("GATEWAY_PUBLIC_URL is not set: email links will point at %s", shown)
+    if not settings.smtp_url:
+        print(
+            f"email: written to {settings.data_dir / 'mail'} (no GATEWAY_SMTP_URL)", file=sys.stderr
+        )
     print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
     # uvicorn raises the signal that stopped it again once it has shut down. SIGTERM's
     # default action (what Docker and systemd send) would end the process on the spot,

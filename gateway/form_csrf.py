@@ -59,9 +59,15 @@ class FormCsrf:
         if site is not None and site not in ("same-origin", "none"):
             return "the form was sent from another site"
         origin = request.headers.get("origin")
-        if origin is not None and origin.lower() not in (
-            _origin(str(request.url)),
-            self._public_origin,
+        # Browsers too old for Sec-Fetch-Site still send Origin with a form post.
+        if (
+            site is None
+            and origin is not None
+            and origin.lower()
+            not in (
+                _origin(str(request.url)),
+                self._public_origin,
+            )
         ):
             return "the form was sent from another site"
         cookie = request.cookies.get(COOKIE)
