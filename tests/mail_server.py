@@ -30,7 +30,7 @@ class _Handler:
             attempt = server.attempts
             if server.refuse > 0:
                 server.refuse -= 1
-                return "451 4.3.0 try again later"
+                return server.refusal
         if server.hold_at is not None and attempt == server.hold_at:
             server.held.set()
             # Until the test lets go; by then the client is gone, so nothing was accepted.
@@ -54,7 +54,9 @@ class MailServer:
         self.lock = threading.Lock()
         self.messages: list[EmailMessage] = []
         self.attempts = 0
+        # How many messages to refuse next, and with what answer.
         self.refuse = 0
+        self.refusal = "451 4.3.0 try again later"
         self.hold_at: int | None = None
         # Seconds each message takes to be accepted.
         self.delay = 0.0

@@ -2,6 +2,7 @@
 password reset end to end, password change, rate limits, and publishing only once
 verified when that is required."""
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -264,3 +265,48 @@ async def test_email_verified_is_seen_by_the_owner_and_admins_only(db, mail, cli
     assert (await client.data(query, viewer=admin))["user"]["emailVerified"] is False
     await _deliver(db, mail)
     assert "@ada" in text_of(mail.to("ada@example.com")[0])
+
+
+async def _outbox(db) -> list[tuple[str, int, str | None]]:
+    async with db.session() as session:
+        rows = await session.exec(sa.text("SELECT status, attempts, last_error FROM outbox"))
+        return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+
+
+async def test_a_message_refused_for_now_is_retried_and_arrives_once(db, mail, client) -> None:
+    await _register(client)
+    mail.refuse = 1
+    worker = make_worker(db, mail.url, retry_seconds=0.05)
+    await worker.drain()
+    assert mail.to("ada@example.com") == []
+    [(status, attempts, error)] = await _outbox(db)
+    assert (status, attempts) == ("PENDING", 1) and "451" in (error or "")
+    await asyncio.sleep(0.1)
+    await worker.drain()
+    assert len(mail.to("ada@example.com")) == 1
+    assert await _outbox(db) == [("SENT", 2, None)]
+
+
+async def test_a_message_is_a_dead_letter_after_its_last_attempt(db, mail, client) -> None:
+    await _register(client)
+    mail.refuse = 5
+    worker = make_worker(db, mail.url, retry_seconds=0.02, max_attempts=3)
+    for _ in range(5):
+        await worker.drain()
+        await asyncio.sleep(0.1)
+    [(status, attempts, _)] = await _outbox(db)
+    assert (status, attempts) == ("DEAD", 3)
+    mail.refuse = 0
+    await worker.drain()
+    assert mail.to("ada@example.com") == [], "a dead letter is not sent"
+
+
+async def test_a_recipient_refused_for_good_is_a_dead_letter_at_once(db, mail, client) -> None:
+    await _register(client)
+    mail.refuse, mail.refusal = 1, "550 5.1.1 no such mailbox"
+    try:
+        await make_worker(db, mail.url).drain()
+    finally:
+        mail.refusal = "451 4.3.0 try again later"
+    [(status, attempts, error)] = await _outbox(db)
+    assert (status, attempts) == ("DEAD", 1) and "550" in (error or "")
