@@ -46,6 +46,12 @@ async def _keep(connection: asyncpg.Connection) -> None:
     """Reset on release: nothing to reset (asyncpg still rolls back an open transaction)."""
 
 
+def custom_plan_pool_size(size: int) -> int:
+    """Connections for statements planned per execution (searches), beside `size` for
+    the others."""
+    return max(2, size // 2)
+
+
 class ReadPool:
     def __init__(
         self,
@@ -65,8 +71,7 @@ class ReadPool:
 
     @property
     def custom_size(self) -> int:
-        """Connections for statements planned per execution (searches)."""
-        return max(2, self.size // 2)
+        return custom_plan_pool_size(self.size)
 
     async def _opened(self, custom_plans: bool) -> asyncpg.Pool:
         if self._closed:

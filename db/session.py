@@ -136,6 +136,30 @@ class Database:
             await self.reads.close()
 
 
+class _TaskLock:
+    """An asyncio lock the task holding it may take again: code that reads through
+    `fetch` while its own session is open (on a pool, two connections) must not wait
+    for itself when both share one connection."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if self._owner is not task or task is None:
+            await self._lock.acquire()
+            self._owner = task
+        self._depth += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+
 class BoundDatabase(Database):
     """Every session runs on one connection inside an outer transaction.
 
@@ -147,7 +171,7 @@ class BoundDatabase(Database):
         super().__init__(conn.engine)
         self.conn = conn
         # Sibling resolvers run concurrently, and one connection runs one statement at a time.
-        self._lock = asyncio.Lock()
+        self._lock = _TaskLock()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

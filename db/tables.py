@@ -6,6 +6,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
 
+# Email, webhooks and the outbox live in their own module; importing it puts them in
+# `metadata` below, which the migrations are compared with.
+from db.outreach_tables import AccountToken as AccountToken
+from db.outreach_tables import EmailSettings as EmailSettings
+from db.outreach_tables import Outbox as Outbox
+from db.outreach_tables import Webhook as Webhook
+
 ROLES = ("MEMBER", "ADMIN")
 CONTENT_STATUSES = ("DRAFT", "PUBLISHED", "ARCHIVED")
 VISIBILITIES = ("PUBLIC", "MEMBERS", "PRIVATE")
@@ -42,6 +49,10 @@ class User(SQLModel, table=True):
     # Bumped by logout: tokens carry the version they were issued under.
     token_version: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    # Set when the owner followed the link of a verification (or password reset) email.
+    email_verified_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
     )
     created_at: datetime | None = Field(default=None, sa_column=_now())
     updated_at: datetime | None = Field(default=None, sa_column=_now())

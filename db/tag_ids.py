@@ -1,4 +1,4 @@
-"""Tag ids are a function of the tag's name: migration 0015's gateway_tag_id(), which a
+"""Tag ids are a function of the tag's name: migration 0006's gateway_tag_id(), which a
 trigger applies to every inserted tag. Writers that set ids themselves (the seed, with
 COPY) use this to know them in advance."""
 

@@ -75,6 +75,13 @@ class Assembler:
         type_name = self.bound.found_types.get(root.slot)
         if raw is None or type_name is None:
             return None
+        if isinstance(raw, list):
+            items = [
+                self.object(root.objects[type_name], item, [*path, i]) for i, item in enumerate(raw)
+            ]
+            if any(item is INVALID for item in items):
+                return None if root.nullable else INVALID
+            return items
         value = self.object(root.objects[type_name], raw, path)
         return None if value is INVALID else value
 

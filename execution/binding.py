@@ -28,7 +28,7 @@ from resolvers import feed as walks
 from resolvers import policy, search, validation
 from resolvers.content import ContentQuery, check_list_request
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, GatewayError, require_viewer_id
+from resolvers.errors import BadUserInput, Forbidden, GatewayError, require_viewer_id
 from resolvers.ids import decode_id
 from resolvers.paging import check_first
 
@@ -138,6 +138,11 @@ class Binder:
             if self.ctx.viewer.id is None:
                 return None
             return self._found(plan, "User", shape.By.VIEWER)
+        if plan.name == "webhooks":
+            if not policy.can_manage_webhooks(self.ctx.viewer):
+                require_viewer_id(self.ctx.viewer.id, "see webhooks")
+                raise Forbidden("Only an ADMIN may see webhooks.")
+            return self._found(plan, "Webhook", shape.By.ALL)
         if plan.name == "user":
             self.values[slot_name(slot, "handle")] = validation.normalize_handle(args["handle"])
             return self._found(plan, "User", shape.By.HANDLE)

@@ -43,6 +43,8 @@ ENTITY_OF_TYPE = {
     "Notification": "notification",
     "Preferences": "preferences",
     "TagWeight": "tag_weight",
+    "EmailSettings": "email_settings",
+    "Webhook": "webhook",
 }
 # Lists that are pages: (type, field) -> the kind of list (binding.py binds each).
 CONNECTIONS = {
@@ -53,9 +55,9 @@ CONNECTIONS = {
     ("Query", "notifications"): "notifications",
     ("User", "contents"): "user_contents",
 }
-# Root fields that find one object.
-LOOKUPS = {"node", "content", "user", "viewer"}
-NODE_TYPES = ("Content", "User", "Tag", "Notification")
+# Root fields that find one object (or, `webhooks`, every one there is).
+LOOKUPS = {"node", "content", "user", "viewer", "webhooks"}
+NODE_TYPES = ("Content", "User", "Tag", "Notification", "Webhook")
 
 
 def variables_of(info: Any) -> VariableValues:

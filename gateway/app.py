@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,6 +23,7 @@ from db.session import Database, create_engine
 from execution.executor import Executor
 from execution.extension import WholeQueries
 from gateway import metrics, observe
+from gateway.account_pages import AccountPages
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
 from gateway.connections import STATE_KEY as CONNECTION_LIMITS
@@ -31,6 +33,7 @@ from gateway.explorer import asset_route
 from gateway.feed_worker import FeedWorker
 from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz_endpoint
+from gateway.mailer import mailer_for
 from gateway.operation_guard import GuardOperations, OperationGuard
 from gateway.persisted_queries import PersistedQueries, TrustedDocuments
 from gateway.rate_limits import RateLimiter
@@ -43,7 +46,10 @@ from gateway.settings import Settings, load_or_create_secret
 from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import Draining, drain_before_exit
 from gateway.tracing import Tracing
+from gateway.webhook_client import WebhookClient
+from gateway.worker import DeliveryWorker
 from resolvers.cursors import CursorCodec
+from resolvers.outreach import Outreach
 from schema import build_schema
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ def create_app(
     server when none is configured); tests may hand in a `database` and `bus` of their own."""
     if bus is None and settings.database_url:
         bus = EventBus(settings.database_url)
+    own_database = database is None
     if database is None:
         if not settings.database_url:
             raise ValueError("create_app needs settings.database_url or a database")
@@ -78,6 +85,8 @@ def create_app(
     if settings.replica_urls and database.reads is not None and database.replicas is None:
         database.replicas = _replica_set(settings, database, bus)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
+    outreach = settings.outreach(secret)
+    passwords = Passwords()
     trusted = (
         TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
     )
@@ -118,7 +127,7 @@ def create_app(
         schema,
         database=database,
         cursors=CursorCodec(secret),
-        passwords=Passwords(),
+        passwords=passwords,
         tokens=Tokens(secret, timedelta(hours=settings.token_ttl_hours)),
         ranking=weights,
         bus=bus,
@@ -133,13 +142,23 @@ def create_app(
         safeguards=settings.safeguards(),
         time_budget=settings.request_time_budget,
         tracing=tracing,
+        outreach=outreach,
+    )
+
+    pages = AccountPages(
+        database, passwords, outreach, hashlib.sha256(b"forms:" + secret.encode()).digest()
+    )
+    # Email and webhook deliveries run where the gateway made its own database pool;
+    # tests that hand in a database run deliveries themselves.
+    deliveries = (
+        delivery_worker(settings, database, outreach) if settings.worker and own_database else None
     )
     connection_limits = ConnectionLimits.from_proxies(
         settings.trusted_proxy_list(),
         header_timeout=settings.header_timeout,
         max_per_address=settings.max_connections_per_address,
     )
-    worker = FeedWorker(database, weights)
+    feed_worker = FeedWorker(database, weights)
     if settings.metrics:
         executor.on_fallback = metrics.COMPILED_FALLBACKS.inc
 
@@ -158,8 +177,10 @@ def create_app(
             bus.start()
         if database.replicas is not None:
             database.replicas.start()
-        worker.start()
+        feed_worker.start()
         sampler = asyncio.create_task(keep_sampling_pools()) if settings.metrics else None
+        if deliveries is not None:
+            deliveries.start()
         restore_signals = drain_before_exit(
             graphql.live, draining, settings.effective_drain_seconds
         )
@@ -167,8 +188,10 @@ def create_app(
         yield {CONNECTION_LIMITS: connection_limits}
         restore_signals()
         draining.started = True
+        if deliveries is not None:
+            await deliveries.stop()
         await graphql.live.drain()
-        await worker.stop()
+        await feed_worker.stop()
         await rate_limiter.close()
         if sampler is not None:
             sampler.cancel()
@@ -179,6 +202,7 @@ def create_app(
             tracing.shutdown()
 
     routes = [
+        *pages.routes(),
         Route("/healthz", healthz),
         Route("/readyz", readyz_endpoint(database, bus, draining)),
         asset_route(),
@@ -210,7 +234,7 @@ def create_app(
     app.state.database = database
     app.state.bus = bus
     app.state.executor = executor
-    app.state.feed_worker = worker
+    app.state.feed_worker = feed_worker
     app.state.draining = draining
     app.state.rate_limiter = rate_limiter
     return app
@@ -244,6 +268,19 @@ def _replica_set(settings: Settings, database: Database, bus: EventBus | None) -
         max_lag=settings.replica_max_lag,
         bus=bus,
         on_check=record,
+    )
+
+
+def delivery_worker(settings: Settings, database: Database, outreach: Outreach) -> DeliveryWorker:
+    """The delivery worker of `serve` and `gateway worker`, from the settings."""
+    return DeliveryWorker(
+        database,
+        outreach=outreach,
+        mailer=mailer_for(settings.smtp_url, settings.data_dir, production=settings.production),
+        webhooks=WebhookClient(allow_private=settings.webhook_allow_private_addresses),
+        settings=settings.delivery(),
+        ranking=settings.ranking.weights(),
+        listen_url=settings.database_url,
     )
 
 

@@ -1,5 +1,5 @@
 """The `gateway` command: serve, migrate, seed, schema, create-admin, doctor,
-rebuild-feeds."""
+rebuild-feeds, worker, send-digests, outbox."""
 
 import argparse
 import asyncio
@@ -15,9 +15,14 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.logs import logging_config
 from gateway.settings import LogFormat, Settings, load_or_create_secret
+
+if TYPE_CHECKING:
+    from db.session import Database
+    from gateway.worker import DeliveryWorker
 
 log = logging.getLogger("gateway")
 
@@ -139,7 +144,12 @@ def _banner(settings: Settings, url: str, embedded: bool) -> None:
         metrics = f"{url.removesuffix('/graphql')}/metrics" + (
             " (bearer token: GATEWAY_METRICS_TOKEN)" if settings.metrics_token else ""
         )
-    lines = {"url": url, "metrics": metrics or "off"}
+    email = (
+        "GATEWAY_SMTP_URL"
+        if settings.smtp_url
+        else (f".eml files in {settings.data_dir / 'mail'} (no GATEWAY_SMTP_URL)")
+    )
+    lines = {"url": url, "metrics": metrics or "off", "email": email}
     if embedded:
         pgdata = (settings.data_dir / "postgres").resolve()
         lines["database"] = f"embedded PostgreSQL in {pgdata} (its log: {pgdata / 'log'})"
@@ -189,6 +199,12 @@ def serve(args: argparse.Namespace) -> None:
     # Workers and the reloader build the app from the environment in their own process.
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key or ""
+    if not settings.public_url:
+        # Links in emails lead back to this server unless a public URL is configured.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["GATEWAY_PUBLIC_URL"] = f"http://{shown}:{port}"
+        if settings.production:
+            log.warning("GATEWAY_PUBLIC_URL is not set: email links will point at %s", shown)
     if settings.metrics:
         _metrics_folder()
         if (listener := settings.metrics_listener()) is not None:
@@ -301,6 +317,78 @@ def create_admin_command(args: argparse.Namespace) -> None:
     asyncio.run(_migrate(settings.database_url or ""))
     created = asyncio.run(_create_admin(settings.database_url or "", handle, email, password))
     print(f"created admin @{created}", file=sys.stderr)
+
+
+def _worker_from_settings(settings: Settings) -> tuple["Database", "DeliveryWorker"]:
+    from db.session import Database, create_engine
+    from gateway.app import delivery_worker
+
+    database = Database(create_engine(settings.database_url or "", pool_size=4))
+    outreach = settings.outreach(settings.secret_key or "")
+    return database, delivery_worker(settings, database, outreach)
+
+
+def worker_command(args: argparse.Namespace) -> None:
+    """Deliveries and digests without serving HTTP; stops on SIGINT or SIGTERM, handing
+    back what it had claimed but not sent."""
+    settings, embedded = _resolve(Settings())
+    if embedded:
+        asyncio.run(_migrate(settings.database_url or ""))
+
+    async def run() -> None:
+        database, worker = _worker_from_settings(settings)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+def send_digests_command(args: argparse.Namespace) -> None:
+    settings, _ = _resolve(Settings())
+    asyncio.run(_migrate(settings.database_url or ""))
+
+    async def run() -> tuple[int, int]:
+        database, worker = _worker_from_settings(settings)
+        try:
+            queued = await worker.queue_digests(everyone=args.all)
+            return queued, await worker.drain()
+        finally:
+            await worker.webhooks.close()
+            await database.dispose()
+
+    queued, handled = asyncio.run(run())
+    print(f"{queued} digests with something new; {handled} messages handled", file=sys.stderr)
+
+
+def outbox_command(args: argparse.Namespace) -> None:
+    from db import outbox
+    from db.session import Database, create_engine
+
+    settings, _ = _resolve(Settings())
+
+    async def run() -> dict[tuple[str, str], int]:
+        database = Database(create_engine(settings.database_url or "", pool_size=1))
+        try:
+            async with database.session() as session:
+                if args.requeue_dead:
+                    count = await outbox.requeue_dead(session)
+                    await session.commit()
+                    print(f"{count} dead letters queued again", file=sys.stderr)
+                return await outbox.counts(session)
+        finally:
+            await database.dispose()
+
+    for (channel, status), count in sorted(asyncio.run(run()).items()):
+        print(f"{channel.lower():8} {status.lower():8} {count}")
 
 
 def doctor_command(args: argparse.Namespace) -> None:
@@ -466,6 +554,20 @@ def build_parser() -> argparse.ArgumentParser:
     admin_parser.add_argument("--handle", required=True)
     admin_parser.add_argument("--email", required=True)
     admin_parser.set_defaults(run=create_admin_command)
+
+    commands.add_parser(
+        "worker", help="send queued email and webhook deliveries, and digests when due"
+    ).set_defaults(run=worker_command)
+    digests_parser = commands.add_parser("send-digests", help="send the digests due now")
+    digests_parser.add_argument(
+        "--all", action="store_true", help="every enabled digest, whatever its schedule"
+    )
+    digests_parser.set_defaults(run=send_digests_command)
+    outbox_parser = commands.add_parser("outbox", help="count queued, sent and dead deliveries")
+    outbox_parser.add_argument(
+        "--requeue-dead", action="store_true", help="give dead letters a new set of attempts"
+    )
+    outbox_parser.set_defaults(run=outbox_command)
     return parser
 
 

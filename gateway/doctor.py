@@ -14,14 +14,10 @@ from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.embedded import asyncpg_dsn
+from db.read_pool import custom_plan_pool_size
 from db.replicas import replica_lag_seconds
 from gateway.settings import Settings
 
-# What one gateway process may hold open to the primary: the session pool and its
-# overflow (2 x GATEWAY_DB_POOL_SIZE), the compiled read pool (1 x) and the LISTEN
-# connection of the event bus.
-POOLS_PER_SIZE = 3
-LISTENERS = 1
 # Past this share of the server's connections, a warning: other clients (psql,
 # migrations, backups, monitoring) need some too.
 BUDGET_WARNING_SHARE = 0.8
@@ -77,20 +73,37 @@ async def _connect(url: str, seconds: float) -> Any:
     return await asyncpg.connect(asyncpg_dsn(url), timeout=seconds)
 
 
+def listeners(settings: Settings) -> int:
+    """LISTEN connections a process keeps: the event bus's, and the delivery worker's."""
+    return 1 + (1 if settings.worker else 0)
+
+
+def per_process(size: int, listening: int) -> int:
+    """What one gateway process may hold open to the primary with GATEWAY_DB_POOL_SIZE
+    `size`: the session pool and its overflow (2 x size), the two read pools
+    (db/read_pool.py: size, and half of it for searches) and its LISTEN connections."""
+    return 2 * size + size + custom_plan_pool_size(size) + listening
+
+
 def connection_budget(
     settings: Settings, *, processes: int, max_connections: int, reserved: int
 ) -> Finding:
-    per_process = POOLS_PER_SIZE * settings.db_pool_size + LISTENERS
-    needed = processes * per_process
+    size, listening = settings.db_pool_size, listeners(settings)
+    each = per_process(size, listening)
+    needed = processes * each
     available = max_connections - reserved
     detail = (
-        f"{processes} gateway process(es) x {per_process} connections "
-        f"({POOLS_PER_SIZE} x GATEWAY_DB_POOL_SIZE {settings.db_pool_size} + {LISTENERS} "
-        f"listener) = {needed}, the server takes {available} "
-        f"(max_connections {max_connections} less {reserved} reserved)"
+        f"{processes} gateway process(es) x {each} connections "
+        f"(GATEWAY_DB_POOL_SIZE {size}: 2 x {size} sessions, {size} + "
+        f"{custom_plan_pool_size(size)} reads, {listening} listening) = {needed}, the "
+        f"server takes {available} (max_connections {max_connections} less {reserved} "
+        "reserved)"
     )
     if needed > available:
-        fitting = max(0, (available // processes - LISTENERS) // POOLS_PER_SIZE)
+        fitting = next(
+            (s for s in range(size, 0, -1) if processes * per_process(s, listening) <= available),
+            0,
+        )
         return Finding(
             Level.PROBLEM,
             "connection budget",

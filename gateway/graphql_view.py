@@ -51,6 +51,7 @@ from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
 from resolvers.context import Context
 from resolvers.cursors import CursorCodec
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
+from resolvers.outreach import Outreach
 from resolvers.ranking import RankingWeights
 from resolvers.safeguards import Safeguards
 from resolvers.viewer import Viewer
@@ -136,6 +137,7 @@ class GraphQLView(GraphQL[Context, None]):
         connection_init_timeout: timedelta = timedelta(seconds=10),
         safeguards: Safeguards | None = None,
         time_budget: float = 0.0,
+        outreach: Outreach | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -162,6 +164,7 @@ class GraphQLView(GraphQL[Context, None]):
         # Seconds of database time one operation may use in all (db/deadline.py); 0: none.
         self.time_budget = time_budget
         self.tracing = tracing
+        self.outreach = outreach or Outreach()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -352,6 +355,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = request.scope.get("state", {}).get("viewer") or Viewer.anonymous()
+        client_address = request.client.host if request.client else None
         return Context(
             db=self.database,
             viewer=viewer,
@@ -364,8 +368,9 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request_id_of(request.scope),
             bus=self.bus,
             live=self.broadcaster,
-            client_address=request.client.host if request.client else None,
+            client_address=client_address,
             safeguards=self.safeguards,
+            outreach=self.outreach.for_client(client_address),
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

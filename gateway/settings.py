@@ -1,20 +1,27 @@
 """Settings, read once from the environment (and an optional .env) by the CLI."""
 
+import hashlib
 import ipaddress
 import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.ranking import RankingWeights
 from gateway.limits import QueryLimits
+from gateway.mailer import parse_smtp_url
+from gateway.rate_limits import RateLimiter
+from resolvers.outreach import Outreach
 from resolvers.render import RemoteImages
 from resolvers.safeguards import Safeguards
 from resolvers.throttle import Allowance, AuthThrottle
+
+if TYPE_CHECKING:
+    from gateway.worker import DeliverySettings
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "development"}
 
@@ -107,6 +114,46 @@ class Settings(BaseSettings):
     )
     # Share each budget between every gateway process through Postgres (per process: false).
     rate_limit_shared: bool = Field(default=True, validation_alias="GATEWAY_RATE_LIMIT_SHARED")
+
+    # Email and webhooks (docs/email.md).
+    public_url: str | None = Field(default=None, validation_alias="GATEWAY_PUBLIC_URL")
+    smtp_url: str | None = Field(default=None, validation_alias="GATEWAY_SMTP_URL")
+    mail_from: str = Field(
+        default="Content gateway <gateway@localhost>", validation_alias="GATEWAY_MAIL_FROM"
+    )
+    content_url: str | None = Field(default=None, validation_alias="GATEWAY_CONTENT_URL")
+    require_verified_email: bool = Field(
+        default=False, validation_alias="GATEWAY_REQUIRE_VERIFIED_EMAIL"
+    )
+    webhook_allow_private_addresses: bool = Field(
+        default=False, validation_alias="GATEWAY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"
+    )
+    webhook_disable_after: int = Field(
+        default=15, gt=0, validation_alias="GATEWAY_WEBHOOK_DISABLE_AFTER"
+    )
+    account_emails_per_hour: int = Field(
+        default=5, gt=0, validation_alias="GATEWAY_ACCOUNT_EMAILS_PER_HOUR"
+    )
+    account_requests_per_hour: int = Field(
+        default=30, gt=0, validation_alias="GATEWAY_ACCOUNT_REQUESTS_PER_HOUR"
+    )
+    digest_items: int = Field(default=10, gt=0, le=50, validation_alias="GATEWAY_DIGEST_ITEMS")
+    worker: bool = Field(default=True, validation_alias="GATEWAY_WORKER")
+    delivery_max_attempts: int = Field(
+        default=8, gt=0, validation_alias="GATEWAY_DELIVERY_MAX_ATTEMPTS"
+    )
+    delivery_retry_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="GATEWAY_DELIVERY_RETRY_SECONDS"
+    )
+    delivery_lease_seconds: float = Field(
+        default=300.0, gt=0, validation_alias="GATEWAY_DELIVERY_LEASE_SECONDS"
+    )
+    delivery_batch_size: int = Field(
+        default=20, gt=0, le=1000, validation_alias="GATEWAY_DELIVERY_BATCH_SIZE"
+    )
+    worker_poll_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="GATEWAY_WORKER_POLL_SECONDS"
+    )
 
     # Operating it (docs/deployment.md).
     # json: one JSON object a line; text: short lines. Unset: json in production.
@@ -245,7 +292,49 @@ class Settings(BaseSettings):
             )
         if self.production and len(self.secret_key or "") < 32:
             raise ValueError("GATEWAY_SECRET_KEY must be at least 32 characters in production")
+        if self.smtp_url:
+            parse_smtp_url(self.smtp_url)
+        if "@" not in self.mail_from:
+            raise ValueError("GATEWAY_MAIL_FROM must hold an address: Name <name@example.com>")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("GATEWAY_PUBLIC_URL must start with http:// or https://")
         return self
+
+    def public_base(self) -> str:
+        """What links in emails start with: GATEWAY_PUBLIC_URL, else this server."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def outreach(self, secret: str) -> Outreach:
+        hour = 3600.0
+        return Outreach(
+            public_url=self.public_base(),
+            link_key=hashlib.sha256(b"links:" + secret.encode()).digest(),
+            require_verified_email=self.require_verified_email,
+            allow_private_webhooks=self.webhook_allow_private_addresses,
+            content_url=self.content_url,
+            digest_items=self.digest_items,
+            per_address=RateLimiter(
+                capacity=self.account_emails_per_hour,
+                refill_per_second=self.account_emails_per_hour / hour,
+            ),
+            per_client=RateLimiter(
+                capacity=self.account_requests_per_hour,
+                refill_per_second=self.account_requests_per_hour / hour,
+            ),
+        )
+
+    def delivery(self) -> "DeliverySettings":
+        from gateway.worker import DeliverySettings
+
+        return DeliverySettings(
+            max_attempts=self.delivery_max_attempts,
+            retry_seconds=self.delivery_retry_seconds,
+            lease_seconds=self.delivery_lease_seconds,
+            poll_seconds=self.worker_poll_seconds,
+            batch_size=self.delivery_batch_size,
+            webhook_disable_after=self.webhook_disable_after,
+            mail_from=self.mail_from,
+        )
 
     def limits(self) -> QueryLimits:
         return QueryLimits(

@@ -7,7 +7,7 @@ from db.errors import UniqueViolation
 from db.queries.users import get_user_by_login
 from db.tables import User
 from db.writes import accounts as writes
-from resolvers import validation
+from resolvers import email_accounts, validation
 from resolvers.context import Context
 from resolvers.errors import Conflict, Unauthenticated, require_viewer_id
 
@@ -50,6 +50,7 @@ async def register(
                 password_hash=password_hash,
                 display_name=display_name,
             )
+            await email_accounts.on_registered(session, user)
             await session.commit()
     except UniqueViolation as error:
         # The unique index decides, so two racing sign-ups for one handle cannot both win.

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.tables import Content
 from db.writes import contents as writes
-from resolvers import policy, validation
+from resolvers import email_accounts, policy, validation, webhook_events
 from resolvers.context import Context
 from resolvers.errors import Forbidden, NotFound, require_viewer_id
 from resolvers.ids import decode_id_of
@@ -94,7 +94,11 @@ async def update_content(ctx: Context, global_id: str, data: ContentInput) -> in
     fields, tags = _fields(data, creating=False)
 
     async def change(session: AsyncSession, content: Content) -> None:
+        was_public = webhook_events.is_public(content)
         await writes.update_content(session, content, tags=tags, **fields)
+        await webhook_events.content_event(
+            session, "content.updated", content, was_public=was_public
+        )
 
     return await _change(
         ctx, global_id, action="edit this content", allowed=policy.can_edit_content, change=change
@@ -102,6 +106,8 @@ async def update_content(ctx: Context, global_id: str, data: ContentInput) -> in
 
 
 async def publish_content(ctx: Context, global_id: str) -> int:
+    await email_accounts.require_verified_to_publish(ctx)
+
     async def change(session: AsyncSession, content: Content) -> None:
         if content.status == "PUBLISHED":
             return
@@ -110,6 +116,7 @@ async def publish_content(ctx: Context, global_id: str) -> int:
                 session, content, audience=policy.member_filter()
             )
         await writes.announce_published(session, content)
+        await webhook_events.content_event(session, "content.published", content, was_public=False)
 
     return await _change(
         ctx,
@@ -123,7 +130,11 @@ async def publish_content(ctx: Context, global_id: str) -> int:
 async def archive_content(ctx: Context, global_id: str) -> int:
     async def change(session: AsyncSession, content: Content) -> None:
         if content.status != "ARCHIVED":
+            was_public = webhook_events.is_public(content)
             await writes.archive_content(session, content)
+            await webhook_events.content_event(
+                session, "content.archived", content, was_public=was_public
+            )
 
     return await _change(
         ctx,
@@ -136,11 +147,18 @@ async def archive_content(ctx: Context, global_id: str) -> int:
 
 async def delete_content(ctx: Context, global_id: str) -> str:
     """The id of what was deleted, as the client sent it."""
+
+    async def change(session: AsyncSession, content: Content) -> None:
+        await webhook_events.content_event(
+            session, "content.deleted", content, was_public=webhook_events.is_public(content)
+        )
+        await writes.delete_content(session, content)
+
     await _change(
         ctx,
         global_id,
         action="delete this content",
         allowed=policy.can_delete_content,
-        change=writes.delete_content,
+        change=change,
     )
     return global_id

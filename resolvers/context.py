@@ -11,6 +11,7 @@ from db.ranking import RankingWeights
 from db.session import Database
 from resolvers.auth import PasswordService, TokenService
 from resolvers.cursors import CursorCodec
+from resolvers.outreach import Outreach
 from resolvers.safeguards import Safeguards
 from resolvers.viewer import Viewer
 
@@ -61,3 +62,5 @@ class Context:
     # The client's address (the peer's, or a trusted proxy's X-Forwarded-For).
     client_address: str | None = None
     safeguards: Safeguards = field(default_factory=Safeguards)
+    # Email links, account rate limits, webhook address rules (resolvers/outreach.py).
+    outreach: Outreach = field(default_factory=Outreach)

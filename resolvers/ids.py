@@ -10,10 +10,11 @@ import re
 
 from resolvers.errors import BadUserInput
 
-NODE_TYPES = ("User", "Content", "Tag", "Notification")
+NODE_TYPES = ("User", "Content", "Tag", "Notification", "Webhook")
 # Primary keys are Postgres bigints.
 MAX_PK = 2**63 - 1
 _NUMBER = re.compile(r"[1-9][0-9]{0,18}")
+_NOT_BASE64URL = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def encode_id(type_name: str, pk: int) -> str:
@@ -23,8 +24,12 @@ def encode_id(type_name: str, pk: int) -> str:
 def decode_id(global_id: str, *, argument: str = "id") -> tuple[str, int | None]:
     """(type name, primary key); the key is None when the id is not spelled as this API
     issues it (it names nothing). BAD_USER_INPUT when `global_id` is not an id at all."""
+    # Characters outside base64url (a space, padding) are passed over when decoding, so a
+    # mis-spelled id still reads as the id it resembles, and names nothing (below) rather
+    # than being "not an id".
+    cleaned = _NOT_BASE64URL.sub("", global_id)
     try:
-        padded = global_id + "=" * (-len(global_id) % 4)
+        padded = cleaned + "=" * (-len(cleaned) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise BadUserInput(

@@ -53,3 +53,8 @@ def can_delete_content(viewer: Viewer, content: Content) -> bool:
 def can_react_to(viewer: Viewer, content: Content) -> bool:
     """Reactions are for published content, from signed-in viewers who can see it."""
     return viewer.signed_in and content.status == "PUBLISHED"
+
+
+def can_manage_webhooks(viewer: Viewer) -> bool:
+    """Webhooks send the site's content to other systems: an operator's decision."""
+    return viewer.is_admin

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from db.queries import users as user_queries
 from db.writes.preferences import FollowedAndMuted, save_preferences
-from resolvers import validation
+from resolvers import email_settings, validation
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, require_viewer_id
 
@@ -17,6 +17,7 @@ class PreferencesInput:
     muted_tags: list[str] | None = None
     muted_authors: list[str] | None = None
     languages: list[str] | None = None
+    email: email_settings.EmailSettingsChange | None = None
 
 
 async def update_preferences(ctx: Context, data: PreferencesInput) -> int:
@@ -79,6 +80,8 @@ async def update_preferences(ctx: Context, data: PreferencesInput) -> int:
                 muted_author_ids=author_ids,
                 languages=languages,
             )
+            if data.email is not None:
+                await email_settings.save(session, viewer_id, data.email)
         except FollowedAndMuted as clash:
             raise _followed_and_muted(clash) from None
         await session.commit()

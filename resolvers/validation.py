@@ -79,17 +79,13 @@ def email(value: str) -> str:
     return normalized
 
 
-def password(value: str, *, handle: str) -> str:
+def password(value: str, *, handle: str, field: str = "password") -> str:
     if len(value) < MIN_PASSWORD:
-        raise BadUserInput(
-            f"`password` must be at least {MIN_PASSWORD} characters", field="password"
-        )
+        raise BadUserInput(f"`{field}` must be at least {MIN_PASSWORD} characters", field=field)
     if len(value) > MAX_PASSWORD:
-        raise BadUserInput(
-            f"`password` must be at most {MAX_PASSWORD} characters", field="password"
-        )
+        raise BadUserInput(f"`{field}` must be at most {MAX_PASSWORD} characters", field=field)
     if value.strip().lower() == handle:
-        raise BadUserInput("`password` must not be your handle", field="password")
+        raise BadUserInput(f"`{field}` must not be your handle", field=field)
     return value
 
 

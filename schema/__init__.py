@@ -13,6 +13,7 @@ from schema.root import Query
 from schema.subscriptions import Subscription
 from schema.tags import Tag
 from schema.users import User
+from schema.webhooks import Webhook
 
 
 class Schema(strawberry.Schema):
@@ -28,6 +29,6 @@ def build_schema(*, extensions: list[Any] | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Content, User, Tag, Notification],
+        types=[Content, User, Tag, Notification, Webhook],
         extensions=extensions or [],
     )

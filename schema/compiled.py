@@ -49,7 +49,8 @@ def adapt(value: Any, type_: GraphQLOutputType) -> Any:
     if isinstance(type_, GraphQLObjectType):
         return type_.extensions[_BACKREF].origin(data=value)
     if isinstance(type_, GraphQLEnumType):
-        return type_.extensions[_BACKREF].wrapped_cls(value)
+        # SQL writes an enum as its GraphQL name (which a value may differ from).
+        return type_.extensions[_BACKREF].wrapped_cls[value]
     if isinstance(type_, GraphQLScalarType) and type_.name == "DateTime":
         return datetime.fromisoformat(value)
     return value

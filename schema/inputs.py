@@ -6,6 +6,7 @@ import strawberry
 
 from resolvers.context import Context
 from resolvers.viewer import Viewer
+from schema.email_settings import EmailSettingsInput
 from schema.enums import Visibility
 from schema.users import User
 
@@ -77,4 +78,7 @@ class PreferencesInput:
     )
     languages: list[str] | None = strawberry.field(
         default=strawberry.UNSET, description="ISO 639-1 codes; empty means every language."
+    )
+    email: EmailSettingsInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Fields left out keep their stored value."
     )

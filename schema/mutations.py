@@ -10,6 +10,7 @@ from resolvers.content_writes import ContentInput
 from resolvers.context import Context
 from resolvers.preferences import PreferencesInput as PreferencesChange
 from resolvers.viewer import Viewer
+from schema.account_mutations import AccountMutations
 from schema.arguments import given
 from schema.content import Content
 from schema.inputs import (
@@ -22,6 +23,7 @@ from schema.inputs import (
 )
 from schema.preferences import Preferences
 from schema.users import User
+from schema.webhooks import WebhookMutations
 
 
 def _signed_in(result: accounts.SignedIn) -> AuthPayload:
@@ -39,7 +41,7 @@ async def _content(info: strawberry.Info[Context], pk: int) -> Any:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(AccountMutations, WebhookMutations):
     @strawberry.mutation(description="Creates an account and signs it in.")
     async def register(self, info: strawberry.Info[Context], input: RegisterInput) -> AuthPayload:
         result = await accounts.register(
@@ -114,6 +116,7 @@ class Mutation:
             muted_tags=given(input.muted_tags),
             muted_authors=given(input.muted_authors),
             languages=given(input.languages),
+            email=email.change() if (email := given(input.email)) else None,
         )
         viewer_id = await preferences.update_preferences(info.context, change)
         return await info.context.reads.entity(info, "Preferences", viewer_id)  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from schema.compiled import field
+from schema.email_settings import EmailSettings
 from schema.tags import Tag
 
 if TYPE_CHECKING:
@@ -27,3 +28,4 @@ class Preferences:
     muted_authors: list[Annotated["User", strawberry.lazy("schema.users")]] = field()
     languages: list[str] = field("Empty means every language.")
     updated_at: datetime = field()
+    email: EmailSettings = field("Which notifications reach the viewer by email.")

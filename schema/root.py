@@ -14,6 +14,7 @@ from schema.node import Node
 from schema.notifications import NotificationConnection
 from schema.tags import TagConnection
 from schema.users import User
+from schema.webhooks import WebhookQueries
 
 
 async def _compiled(info: strawberry.Info[Context]) -> Any:
@@ -21,7 +22,7 @@ async def _compiled(info: strawberry.Info[Context]) -> Any:
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQueries):
     @strawberry.field(
         description="Any object by its global id; null when the viewer may not see it."
     )

@@ -22,6 +22,9 @@ class User(Node):
     bio: str | None = field()
     role: Role = field()
     email: str | None = field("The viewer's own, or any to an ADMIN; null for every other viewer.")
+    email_verified: bool | None = field(
+        "The viewer's own, or any to an ADMIN; null for every other viewer."
+    )
     created_at: datetime = field()
     follower_count: int = field()
     following_count: int = field()

@@ -27,6 +27,7 @@ from execution.extension import WholeQueries
 from gateway.auth import Passwords, Tokens
 from resolvers.context import Context
 from resolvers.cursors import CursorCodec
+from resolvers.outreach import Outreach
 from resolvers.viewer import Viewer
 
 TEMPLATE = f"gateway_test_template_{os.getpid()}"
@@ -150,13 +151,16 @@ class GraphQLClient:
     A query the executor cannot answer whole fails the test unless `fallback` says it
     is expected (tests/test_reads_fallback.py covers that path)."""
 
-    def __init__(self, db: Any, *, weights: RankingWeights = WEIGHTS) -> None:
+    def __init__(
+        self, db: Any, *, weights: RankingWeights = WEIGHTS, outreach: Outreach | None = None
+    ) -> None:
         self.db = db
+        self.outreach = outreach or Outreach()
         self.schema = build_test_schema()
         self.executor = executor_for(self.schema, weights)
 
     def context(self, viewer: Viewer | None = None) -> Context:
-        return make_context(self.db, viewer, executor=self.executor)
+        return make_context(self.db, viewer, executor=self.executor, outreach=self.outreach)
 
     async def execute(
         self,

@@ -1,4 +1,4 @@
-"""Reads of users that writes and sign-in need."""
+"""Reads of users that writes, sign-in and outgoing messages need."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +12,13 @@ from db.reads.fields import USERS
 from db.reads.sql import BIGINT, param
 from db.session import Database
 from db.tables import User
+
+
+async def users_by_id(session: AsyncSession, ids: Sequence[int]) -> list[User | None]:
+    """In the order of `ids`; None where there is no such user."""
+    rows = await session.exec(select(User).where(col(User.id).in_(ids)))
+    by_id = {row.id: row for row in rows.all()}
+    return [by_id.get(i) for i in ids]
 
 
 async def users_by_handle(session: AsyncSession, handles: Sequence[str]) -> list[User | None]:
@@ -32,9 +39,14 @@ _TOKEN_STATE = compile_select(
 )
 
 
-async def get_token_state(db: Database, user_id: int) -> TokenState | None:
-    """What a token is checked against: None when the user no longer exists."""
-    rows = await db.fetch(_TOKEN_STATE.sql, *_TOKEN_STATE.arguments({"user": user_id}))
+async def get_token_state(
+    db: Database, user_id: int, *, primary: bool = False
+) -> TokenState | None:
+    """What a token is checked against: None when the user no longer exists. `primary`
+    for what was just written (a replica may not have it yet)."""
+    rows = await db.fetch(
+        _TOKEN_STATE.sql, *_TOKEN_STATE.arguments({"user": user_id}), primary=primary
+    )
     return TokenState(role=rows[0][0], token_version=rows[0][1]) if rows else None
 
 

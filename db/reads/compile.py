@@ -127,6 +127,14 @@ def root_json(root: Root, b: Build) -> ColumnElement[Any]:
             .scalar_subquery()
         )
     row, conditions = sources.lookup(root, b)
+    if root.by is By.ALL:
+        listed = sa.func.json_agg(aggregate_order_by(object_json(root.obj, row, b), row.c.id))
+        return (
+            sa.select(sa.func.coalesce(listed, sa.text("'[]'::json")))
+            .select_from(row)
+            .where(*conditions)
+            .scalar_subquery()
+        )
     return sa.select(object_json(root.obj, row, b)).where(*conditions).scalar_subquery()
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
+from db.outreach_tables import DEFAULT_DIGEST, DEFAULT_EMAIL_CHOICES
 from db.ranking import RankingWeights
 from db.reads import scoring
 from db.reads.access import AccessKind, content_visible, visibilities_param
@@ -21,6 +22,7 @@ from db.reads.sql import BIGINT, BIGINTS, global_id, iso, lit, now, param
 from db.tables import (
     Content,
     ContentTag,
+    EmailSettings,
     Follow,
     FollowedTag,
     MutedAuthor,
@@ -30,6 +32,7 @@ from db.tables import (
     Reaction,
     Tag,
     User,
+    Webhook,
 )
 
 CONTENTS = Content.__table__  # type: ignore[attr-defined]
@@ -43,6 +46,8 @@ MUTED_AUTHORS = MutedAuthor.__table__  # type: ignore[attr-defined]
 NOTIFICATIONS = Notification.__table__  # type: ignore[attr-defined]
 PREFERENCES = Preferences.__table__  # type: ignore[attr-defined]
 REACTIONS = Reaction.__table__  # type: ignore[attr-defined]
+EMAIL_SETTINGS = EmailSettings.__table__  # type: ignore[attr-defined]
+WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
 
 
 class Build:
@@ -187,12 +192,17 @@ def _exists(table: Any, condition: Callable[[Any, Any, Any], Any]) -> Expr:
     return sql
 
 
-def _email(row: Any, b: Build) -> ColumnElement[Any]:
-    # resolvers/policy.py can_see_email: the user themself, or an admin.
-    email: ColumnElement[Any] = row.c.email
-    if b.viewer_kind is ViewerKind.ADMIN:
-        return email
-    return sa.case((row.c.id == b.viewer, email), else_=sa.null())
+def _own_or_admin(value: Callable[[Any], ColumnElement[Any]]) -> Field:
+    """resolvers/policy.py can_see_email: what only the user themself, or an admin, sees."""
+
+    def sql(row: Any, b: Build) -> ColumnElement[Any]:
+        if b.viewer_kind is ViewerKind.ADMIN:
+            return value(row)
+        if not b.viewer_kind.signed_in:
+            return sa.null()
+        return sa.case((row.c.id == b.viewer, value(row)), else_=sa.null())
+
+    return Field(sql, personal=True)
 
 
 def _tag_affinity(row: Any, b: Build) -> ColumnElement[Any]:
@@ -294,6 +304,31 @@ def _tag_of_weight(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any
     return t, t, [t.c.id == parent.c.tag_id], []
 
 
+def _same_user(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
+    u = b.alias(USERS)
+    return u, u, [u.c.id == parent.c.id], []
+
+
+def _email_choice(column: str, default: str) -> Field:
+    """A user's email setting; what everyone gets until they change it (no row)."""
+
+    def sql(row: Any, b: Build) -> ColumnElement[Any]:
+        es = b.alias(EMAIL_SETTINGS)
+        chosen = sa.select(es.c[column]).where(es.c.user_id == row.c.id).scalar_subquery()
+        return sa.func.coalesce(chosen, lit(default))
+
+    return Field(sql)
+
+
+def _webhook_events(row: Any, _b: Build) -> ColumnElement[Any]:
+    """Stored as Standard Webhooks names them (content.published); the API's enum names
+    are CONTENT_PUBLISHED."""
+    event = sa.func.unnest(row.c.events).column_valued("event")
+    return sa.func.array(
+        sa.select(sa.func.upper(sa.func.replace(event, lit("."), lit("_")))).scalar_subquery()
+    )
+
+
 def _saved(column: str) -> Expr:
     def sql(row: Any, b: Build) -> ColumnElement[Any]:
         p = b.alias(PREFERENCES)
@@ -308,6 +343,8 @@ CONTENT = Entity(
     {
         **_columns(CONTENTS, hidden=frozenset({"search_vector"})),
         "id": Field(lambda row, _b: global_id("Content", row.c.id)),
+        # The primary key, for what reads rows outside GraphQL (db/feed/digest.py).
+        "row_id": Field(lambda row, _b: row.c.id),
         "viewer_has_reacted": _personal(
             _exists(REACTIONS, lambda r, c, v: sa.and_(r.c.user_id == v, r.c.content_id == c.c.id)),
             sa.false(),
@@ -323,11 +360,13 @@ USER = Entity(
     "user",
     USERS,
     {
-        **_columns(USERS, hidden=frozenset({"password_hash", "token_version", "email"})),
-        "id": Field(lambda row, _b: global_id("User", row.c.id)),
-        "email": Field(
-            lambda row, b: _email(row, b) if b.viewer_kind.signed_in else sa.null(), personal=True
+        **_columns(
+            USERS,
+            hidden=frozenset({"password_hash", "token_version", "email", "email_verified_at"}),
         ),
+        "id": Field(lambda row, _b: global_id("User", row.c.id)),
+        "email": _own_or_admin(lambda row: row.c.email),
+        "email_verified": _own_or_admin(lambda row: row.c.email_verified_at.is_not(None)),
         "follower_count": Field(_count(FOLLOWS, lambda f, u: f.c.followee_id == u.c.id)),
         "following_count": Field(_count(FOLLOWS, lambda f, u: f.c.follower_id == u.c.id)),
         "viewer_follows": _personal(
@@ -382,6 +421,28 @@ PREFERENCES_ENTITY = Entity(
         "followed_tags": Relation("tag_weight", _followed_tags, many=True),
         "muted_tags": Relation("tag", _muted_tags, many=True),
         "muted_authors": Relation("user", _muted_authors, many=True),
+        "email": Relation("email_settings", _same_user),
+    },
+)
+
+# Read off the user's own row too: users who never changed them have no row.
+EMAIL_SETTINGS_ENTITY = Entity(
+    "email_settings",
+    USERS,
+    {
+        **{name: _email_choice(name, choice) for name, choice in DEFAULT_EMAIL_CHOICES.items()},
+        "digest": _email_choice("digest", DEFAULT_DIGEST),
+    },
+)
+
+# Only admins see webhooks (db/reads/sources.py finds none for anyone else).
+WEBHOOK = Entity(
+    "webhook",
+    WEBHOOKS,
+    {
+        **_columns(WEBHOOKS, hidden=frozenset({"secret", "created_by", "consecutive_failures"})),
+        "id": Field(lambda row, _b: global_id("Webhook", row.c.id)),
+        "events": Field(_webhook_events),
     },
 )
 
@@ -393,7 +454,17 @@ TAG_WEIGHT = Entity(
 )
 
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (CONTENT, USER, TAG, NOTIFICATION, PREFERENCES_ENTITY, TAG_WEIGHT)
+    e.name: e
+    for e in (
+        CONTENT,
+        USER,
+        TAG,
+        NOTIFICATION,
+        PREFERENCES_ENTITY,
+        TAG_WEIGHT,
+        EMAIL_SETTINGS_ENTITY,
+        WEBHOOK,
+    )
 }
 
 

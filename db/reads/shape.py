@@ -150,11 +150,14 @@ class By(StrEnum):
     VIEWER = "viewer"
     # Many objects by a list of ids: a JSON array in the list's order, null where none.
     IDS = "ids"
+    # Every one the viewer may see, by id: a JSON array (a short list, never paged).
+    ALL = "all"
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """One object of `obj.entity` found by id, by handle, or the viewer themself."""
+    """One object of `obj.entity` found by id, by handle, or the viewer themself (or, by
+    ids or ALL, a list of them)."""
 
     key: str
     slot: int

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
-from db.reads.fields import CONTENT_TAGS, CONTENTS, NOTIFICATIONS, TAGS, USERS, Build
+from db.reads.fields import CONTENT_TAGS, CONTENTS, ENTITIES, NOTIFICATIONS, TAGS, USERS, Build
 from db.reads.shape import (
     AuthorContents,
     By,
@@ -17,6 +18,7 @@ from db.reads.shape import (
     NotificationList,
     Order,
     TagList,
+    ViewerKind,
 )
 from db.reads.sql import BIGINT, BIGINTS, INT, TEXT, TEXTS, TIMESTAMP, iso, lit, param
 
@@ -198,33 +200,34 @@ def notification_list(source: NotificationList, b: Build) -> Rows:
     return Rows(select, lambda page: [page.c.id.desc()], lambda page: [page.c.id], count)
 
 
-# Preferences are read off their user's row, and only the user themself reads them.
-_LOOKED_UP = {
-    "content": CONTENTS,
-    "user": USERS,
-    "tag": TAGS,
-    "notification": NOTIFICATIONS,
-    "preferences": USERS,
-}
+def found_by_viewer(entity: str, row: Any, b: Build) -> list[ColumnElement[bool]]:
+    """What the viewer may find of `entity` by id, under the same rules as lists: hidden
+    looks exactly like missing. Preferences and email settings are read off their user's
+    row, and only the user themself reads them; webhooks are an admin's only."""
+    if entity == "content":
+        return [b.visible(row)]
+    if entity == "tag":
+        return [tag_in_use(row, b)]
+    if entity == "notification":
+        return [row.c.recipient_id == b.viewer]
+    if entity in ("preferences", "email_settings"):
+        return [row.c.id == b.viewer]
+    if entity == "webhook":
+        return [sa.true() if b.viewer_kind is ViewerKind.ADMIN else sa.false()]
+    return []
 
 
 def lookup(found: Lookup, b: Build) -> tuple[Any, list[Any]]:
-    """The row alias of a looked-up object and the conditions that find it, under the
-    same rules as lists: hidden looks exactly like missing."""
+    """The row alias of a looked-up object and the conditions that find it."""
     entity = found.obj.entity
-    row = b.alias(_LOOKED_UP[entity])
+    row = b.alias(ENTITIES[entity].table)
     if found.by is By.VIEWER:
         return row, [row.c.id == b.viewer]
     if found.by is By.HANDLE:
         return row, [row.c.handle == slot_param(found.slot, "handle", TEXT)]
-    conditions = [row.c.id == slot_param(found.slot, "id", BIGINT)]
-    if entity == "content":
-        conditions.append(b.visible(row))
-    elif entity == "tag":
-        conditions.append(tag_in_use(row, b))
-    elif entity == "notification":
-        conditions.append(row.c.recipient_id == b.viewer)
-    return row, conditions
+    if found.by is By.ALL:
+        return row, found_by_viewer(entity, row, b)
+    return row, [row.c.id == slot_param(found.slot, "id", BIGINT), *found_by_viewer(entity, row, b)]
 
 
 def lookup_many(entity: str, slot: int, b: Build) -> tuple[Any, Any, list[Any]]:
@@ -234,12 +237,5 @@ def lookup_many(entity: str, slot: int, b: Build) -> tuple[Any, Any, list[Any]]:
         "id", with_ordinality="position"
     )
     ids = ids.render_derived(name=f"ids{slot}", with_types=False)
-    row = b.alias(_LOOKED_UP[entity])
-    conditions = [row.c.id == ids.c.id]
-    if entity == "content":
-        conditions.append(b.visible(row))
-    elif entity == "notification":
-        conditions.append(row.c.recipient_id == b.viewer)
-    elif entity == "preferences":
-        conditions.append(row.c.id == b.viewer)
-    return ids, row, conditions
+    row = b.alias(ENTITIES[entity].table)
+    return ids, row, [row.c.id == ids.c.id, *found_by_viewer(entity, row, b)]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.email_settings import enqueue_notification_emails
 from db.notify import CHANNEL, emit
 from db.reads.access import ContentAccess, visible_to
 from db.reads.fields import CONTENTS
@@ -111,14 +112,17 @@ async def notify_followers_of_content(
           RETURNING id, recipient_id
         )
         SELECT count(pg_notify(:channel, json_build_object(
-                 'type', 'notification', 'id', id, 'recipient', recipient_id)::text))
+                 'type', 'notification', 'id', id, 'recipient', recipient_id)::text)),
+               coalesce(array_agg(id), '{}')
         FROM inserted
         """
     )
     result = await (await session.connection()).execute(
         statement, {"author_id": content.author_id, "content_id": content.id, "channel": CHANNEL}
     )
-    return int(result.scalar_one())
+    count, ids = result.one()
+    await enqueue_notification_emails(session, ids)
+    return int(count)
 
 
 async def announce_published(session: AsyncSession, content: Content) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.email_settings import enqueue_notification_emails
 from db.notify import emit
 from db.tables import Follow, Notification, Reaction
 
@@ -81,4 +82,5 @@ async def insert_notification(
     if notification_id is None:
         return False
     await emit(session, {"type": "notification", "id": notification_id, "recipient": recipient_id})
+    await enqueue_notification_emails(session, [notification_id])
     return True
