@@ -67,8 +67,11 @@ def tag_affinity(
 
 
 def popularity(reactions: Any, weights: RankingWeights) -> ColumnElement[Any]:
-    """ln(1 + reactions) / ln(1 + popular_reference): the reference count scores 1.0."""
-    return sa.func.ln(lit(1.0) + reactions, type_=sa.Float) / lit(
+    """ln(1 + reactions) / ln(1 + popular_reference): the reference count scores 1.0.
+    In double precision: `1.0 + reactions` would be numeric, whose ln costs ~2 us a row,
+    which was a third of a signed-in first page's time in Postgres (~450 rows scored)."""
+    as_float = sa.cast(reactions, sa.Float)
+    return sa.func.ln(lit(1.0) + as_float, type_=sa.Float) / lit(
         math.log1p(weights.popular_reference)
     )
 
