@@ -243,6 +243,23 @@ async def test_tags_follow_the_viewers_weights_and_habits(db, gql) -> None:
     assert [t["name"] for t in anonymous["node"]["tags"]] == ["alpha", "beta", "delta", "gamma"]
 
 
+async def test_a_weight_wins_over_a_habit_of_the_same_tag(db, gql) -> None:
+    """Even a weight of 0: the viewer said what they think of the tag."""
+    author = await make_user(db)
+    fan = await make_user(db)
+    await make_content(db, author, title="tagged", tags=("alpha", "beta", "gamma", "delta"))
+    for name in ("alpha", "beta", "gamma"):
+        habit = await make_content(db, author, title=f"{name} habit", tags=(name,))
+        await react(db, fan, habit, at=NOW - timedelta(days=1))
+    await set_preferences(db, fan, weights={"alpha": -0.1, "beta": 0.0, "delta": 0.1})
+    query = '{ contents(filter: {tags: ["delta"]}) { edges { node { tags { name viewerAffinity } } } } }'
+    (edge,) = (await gql.data(query, viewer=Viewer.member(fan.id)))["contents"]["edges"]
+    tags = edge["node"]["tags"]
+    learned = 0.5 ** (1 / 30) / (0.5 ** (1 / 30) + 3)
+    assert [t["name"] for t in tags] == ["gamma", "delta", "beta", "alpha"]
+    assert [t["viewerAffinity"] for t in tags] == pytest.approx([learned, 0.1, 0.0, -0.1])
+
+
 @pytest.mark.parametrize(
     ("query", "variables", "path", "message"),
     [
