@@ -257,7 +257,8 @@ async def test_a_weight_wins_over_a_habit_of_the_same_tag(db, gql) -> None:
     tags = edge["node"]["tags"]
     learned = 0.5 ** (1 / 30) / (0.5 ** (1 / 30) + 3)
     assert [t["name"] for t in tags] == ["gamma", "delta", "beta", "alpha"]
-    assert [t["viewerAffinity"] for t in tags] == pytest.approx([learned, 0.1, 0.0, -0.1])
+    # rel: NOW was taken when the module was imported, and reactions keep decaying.
+    assert [t["viewerAffinity"] for t in tags] == pytest.approx([learned, 0.1, 0.0, -0.1], rel=1e-3)
 
 
 @pytest.mark.parametrize(
@@ -412,7 +413,7 @@ async def test_a_failing_database_is_asked_once_and_reported_once(
 
     calls = []
 
-    async def away(self, sql, *args, custom_plans=False):
+    async def away(self, sql, *args, planning=None):
         calls.append(sql)
         raise DatabaseUnavailable("the read pool is away")
 
