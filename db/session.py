@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.errors import DatabaseUnavailable, translate_errors
-from db.read_pool import ReadPool, connect_options
+from db.read_pool import Planning, ReadPool, connect_options
 
 
 def create_engine(
@@ -70,13 +70,13 @@ class Database:
         async with translate_errors(), AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
-    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
+    async def fetch(self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN) -> list[Any]:
         """The rows of one read statement with $n parameters, sent as is outside any
-        transaction. `custom_plans` sends it where it is planned for its values."""
+        transaction. `planning` sends it to the read pool that plans it that way."""
         self._count(sql)
         if self.reads is not None:
             async with translate_errors():
-                return await self.reads.fetch(sql, *args, custom_plans=custom_plans)
+                return await self.reads.fetch(sql, *args, planning=planning)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
@@ -124,7 +124,7 @@ class BoundDatabase(Database):
         ):
             yield session
 
-    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
+    async def fetch(self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN) -> list[Any]:
         async with self._lock, translate_errors():
             driver = await _driver(self.conn)
             self._count(sql)
