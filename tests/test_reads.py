@@ -297,6 +297,44 @@ async def test_arguments_a_client_got_wrong_are_errors_at_their_field(
     assert error.extensions["code"] == expected
 
 
+async def test_a_users_contents_are_theirs_alone(db, gql) -> None:
+    """Only the user's own content, of it only what the viewer may see, newest first:
+    not everybody's (the list once lost its author condition) nor the viewer's own."""
+    ada, bob, reader = [await make_user(db, handle=h) for h in ("ada", "bob", "reader")]
+    for minutes, (author, title, status, visibility) in enumerate(
+        [
+            (bob, "bob newest", "PUBLISHED", "PUBLIC"),
+            (reader, "reader's draft", "DRAFT", "PUBLIC"),
+            (ada, "ada members", "PUBLISHED", "MEMBERS"),
+            (ada, "ada private", "PUBLISHED", "PRIVATE"),
+            (ada, "ada draft", "DRAFT", "PUBLIC"),
+            (bob, "bob older", "PUBLISHED", "PUBLIC"),
+            (ada, "ada public", "PUBLISHED", "PUBLIC"),
+        ]
+    ):
+        await make_content(
+            db, author, title=title, status=status, visibility=visibility, minutes_ago=minutes
+        )
+    query = """query($h: String!) { user(handle: $h) {
+      contents(first: 10) { totalCount edges { node { title author { handle } } } } } }"""
+
+    async def listed(handle: str, viewer: Viewer | None = None) -> tuple[list[str], int]:
+        data = await gql.data(query, {"h": handle}, viewer=viewer)
+        connection = data["user"]["contents"]
+        assert {e["node"]["author"]["handle"] for e in connection["edges"]} <= {handle}
+        return [e["node"]["title"] for e in connection["edges"]], connection["totalCount"]
+
+    member = Viewer.member(reader.id)
+    assert await listed("ada", member) == (["ada members", "ada public"], 2)
+    assert await listed("ada") == (["ada public"], 1)
+    assert await listed("ada", Viewer.member(ada.id)) == (
+        ["ada members", "ada private", "ada draft", "ada public"],
+        4,
+    )
+    assert await listed("bob", member) == (["bob newest", "bob older"], 2)
+    assert await listed("reader", member) == (["reader's draft"], 1)
+
+
 async def test_an_error_deep_down_nulls_the_nearest_field_that_may_be_null(db, gql) -> None:
     await make_content(db, await make_user(db, handle="ada"))
     query = '{ user(handle: "ada") { handle contents(first: 1000) { totalCount } } }'
