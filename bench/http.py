@@ -447,7 +447,9 @@ def print_report(
         ours = results[(operation.name, "gateway")].load
         theirs = results[(operation.name, "floor")].load
         ratio = ours.rate / theirs.rate if theirs.rate else float("nan")
-        target = {"contents": " (goal >= 0.85)", "profile": " (goal >= 0.60)"}.get(operation.name, "")
+        target = {"contents": " (goal >= 0.85)", "profile": " (goal >= 0.60)"}.get(
+            operation.name, ""
+        )
         print(f"  {operation.label:<44} throughput {ratio:.3f}{target}")
     listed = results.get(("contents", "gateway"))
     feeds = [o for o in ops if o.name in FEED_OPERATIONS]
