@@ -190,3 +190,18 @@ async def test_first_pages_are_planned_once_per_connection(fresh_database_url, d
     after = first["feed"]["pageInfo"]["endCursor"]
     await client.data(FEED, {"first": 2, "after": after}, viewer=viewer)
     assert recording.sent == [Planning.CHOSEN], "later pages are small statements"
+
+
+async def test_long_statements_stay_prepared_on_their_connection(fresh_database_url) -> None:
+    # A first page with cursors and reasons is longer than asyncpg's 15 KiB default,
+    # past which a statement is planned again at every execution.
+    pool = ReadPool(fresh_database_url, size=1)
+    long = "SELECT 1 AS one -- " + "a first page's worth of SQL " * 1_000
+    try:
+        assert (await pool.fetch(long))[0][0] == 1
+        (row,) = await pool.fetch(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", long
+        )
+    finally:
+        await pool.close()
+    assert row[0] == 1
