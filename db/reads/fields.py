@@ -110,7 +110,7 @@ class Build:
     def affinities(self) -> CTE:
         """(user_id, tag_ids, affinities): the viewer's (or viewers') tag affinity to every
         tag they weight or have a habit of, as two arrays in step, computed once per
-        statement; `affinity_of` reads a tag's. Arrays, not rows: a content's tags are
+        statement; `affinity` reads a tag's. Arrays, not rows: a content's tags are
         ordered by affinity for every item of a page, and a row per tag made each of
         them scan the whole list of the viewer's habits and weights."""
         if self._affinities is None:
@@ -149,14 +149,16 @@ class Build:
             )
         return self._affinities
 
-    def affinity_of(self, affinities: Any, tag_id: Any) -> ColumnElement[Any]:
-        """The viewer's affinity to the tag `tag_id` (scoring.tag_affinity), read off the
-        row of `affinities` (outer-joined on `affinities_of`): 0 when they have none."""
-        position = sa.func.array_position(affinities.c.tag_ids, tag_id)
-        return sa.func.coalesce(affinities.c.affinities[position], lit(0.0))
-
-    def affinities_of(self, affinities: Any) -> ColumnElement[bool]:
-        return affinities.c.user_id == self.viewer  # type: ignore[no-any-return]
+    def affinity(self, tag_id: Any) -> ColumnElement[Any]:
+        """The viewer's affinity to the tag `tag_id` (scoring.tag_affinity); 0 when they
+        have none. The arrays are read by uncorrelated subqueries, which Postgres runs
+        once per statement for a single viewer, not once per tag."""
+        ids, values = self.alias(self.affinities()), self.alias(self.affinities())
+        tag_ids = sa.select(ids.c.tag_ids).where(ids.c.user_id == self.viewer).scalar_subquery()
+        affinities = (
+            sa.select(values.c.affinities).where(values.c.user_id == self.viewer).scalar_subquery()
+        )
+        return sa.func.coalesce(affinities[sa.func.array_position(tag_ids, tag_id)], lit(0.0))
 
 
 Expr = Callable[[Any, Build], ColumnElement[Any]]
@@ -250,13 +252,7 @@ def _email(row: Any, b: Build) -> ColumnElement[Any]:
 
 
 def _tag_affinity(row: Any, b: Build) -> ColumnElement[Any]:
-    affinities = b.alias(b.affinities())
-    return sa.func.coalesce(
-        sa.select(b.affinity_of(affinities, row.c.id))
-        .where(b.affinities_of(affinities))
-        .scalar_subquery(),
-        lit(0.0),
-    )
+    return b.affinity(row.c.id)
 
 
 def _tag_content_count(row: Any, b: Build) -> ColumnElement[Any]:
@@ -284,9 +280,7 @@ def _content_tags(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]
     source = ct.join(t, t.c.id == ct.c.tag_id)
     if not b.viewer_kind.signed_in:
         return t, source, [ct.c.content_id == parent.c.id], [by_name]
-    affinities = b.alias(b.affinities())
-    source = source.outerjoin(affinities, b.affinities_of(affinities))
-    order = b.affinity_of(affinities, t.c.id)
+    order = b.affinity(t.c.id)
     return t, source, [ct.c.content_id == parent.c.id], [order.desc(), by_name]
 
 
