@@ -7,15 +7,22 @@ hold session state (no transactions, LISTEN, cursors or SET are ever left on the
 release does no reset at all, and nothing pings them: asyncpg replaces a connection the
 server closed when it is next acquired, and one found dead mid-statement is dropped.
 
-Two pools, by how their statements are planned. Search statements must be planned for
-each query's values: asyncpg prepares every statement, and after five executions
+Three pools, by how their statements are planned. Search statements must be planned
+for each query's values: asyncpg prepares every statement, and after five executions
 Postgres may switch to a generic plan that cannot see the search query (a common word
 went from 60 ms to 8-10 s that way; docs/performance.md), so their pool forces custom
-plans. Everything else keeps Postgres's plan cache, which spares milliseconds of
-planning per request. Both cost random pages as SSD or memory do (1.1, not 4), which
-lets the planner walk the per-author and per-tag indexes the feed and search read."""
+plans. A signed-in feed's first page is the opposite: planning it costs ~1 ms, as much
+as running it, and its generic plan is the one it needs whatever the viewer. Left to
+choose, Postgres compares the estimates of the first five custom plans with the
+generic one's, which differ by a few percent either way (mostly over the part that
+ranks a missing shared list, which rarely runs): a connection that chose custom plans
+ran each first page in ~2 ms instead of ~1. So feed statements have a pool that forces
+generic plans. Everything else keeps Postgres's choice. All of them cost random pages
+as SSD or memory do (1.1, not 4), which lets the planner walk the per-author and
+per-tag indexes the feed and search read."""
 
 import asyncio
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -28,6 +35,11 @@ from db.errors import DatabaseUnavailable, is_unavailable
 # so the server's cancellation (a clear error) arrives before the client gives up.
 COMMAND_TIMEOUT = 30.0
 PLANNER_SETTINGS = {"random_page_cost": "1.1"}
+# asyncpg keeps a connection's statements prepared only up to 15 KiB of SQL by default,
+# and prepares (parses and plans) any longer one at every execution: a signed-in first
+# page with cursors (~15.5 KiB) took 4 ms in the gateway against 2 ms prepared. Compiled
+# reads are few and bounded (execution/executor.py), so all of them are kept.
+MAX_CACHED_STATEMENT_BYTES = 1024 * 1024
 
 
 def connect_options(connect_timeout: float, statement_timeout: float | None) -> dict[str, Any]:
@@ -42,14 +54,22 @@ def connect_options(connect_timeout: float, statement_timeout: float | None) -> 
     return options
 
 
+class Planning(StrEnum):
+    """How a read statement is planned: the value of plan_cache_mode on its pool."""
+
+    CHOSEN = "auto"
+    CUSTOM = "force_custom_plan"
+    GENERIC = "force_generic_plan"
+
+
 async def _keep(connection: asyncpg.Connection) -> None:
     """Reset on release: nothing to reset (asyncpg still rolls back an open transaction)."""
 
 
-def custom_plan_pool_size(size: int) -> int:
-    """Connections for statements planned per execution (searches), beside `size` for
-    the others."""
-    return max(2, size // 2)
+def pool_size(size: int, planning: Planning) -> int:
+    """Connections of each pool for GATEWAY_DB_POOL_SIZE `size`: half as many (at least
+    two) for the forced kinds of planning, which fewer statements use."""
+    return size if planning is Planning.CHOSEN else max(2, size // 2)
 
 
 class ReadPool:
@@ -65,39 +85,39 @@ class ReadPool:
         self.size = size
         self.connect_timeout = connect_timeout
         self.options = connect_options(connect_timeout, statement_timeout)
-        self._pools: dict[bool, asyncpg.Pool] = {}
+        self._pools: dict[Planning, asyncpg.Pool] = {}
         self._opening = asyncio.Lock()
         self._closed = False
 
-    @property
-    def custom_size(self) -> int:
-        return custom_plan_pool_size(self.size)
+    def pool_size(self, planning: Planning) -> int:
+        return pool_size(self.size, planning)
 
-    async def _opened(self, custom_plans: bool) -> asyncpg.Pool:
+    async def _opened(self, planning: Planning) -> asyncpg.Pool:
         if self._closed:
             # Shutting down: a late read must not open a pool nothing would close.
             raise DatabaseUnavailable("the read pool is closed")
-        pool = self._pools.get(custom_plans)
+        pool = self._pools.get(planning)
         if pool is None:
             async with self._opening:
-                pool = self._pools.get(custom_plans)
+                pool = self._pools.get(planning)
                 if pool is None:
                     settings = {**self.options.get("server_settings", {}), **PLANNER_SETTINGS}
-                    if custom_plans:
-                        settings["plan_cache_mode"] = "force_custom_plan"
+                    if planning is not Planning.CHOSEN:
+                        settings["plan_cache_mode"] = planning.value
                     # min_size 0: opening the pool connects nothing, so a database that
                     # is away at startup does not stop the gateway from starting.
-                    pool = self._pools[custom_plans] = await asyncpg.create_pool(
+                    pool = self._pools[planning] = await asyncpg.create_pool(
                         self.dsn,
                         min_size=0,
-                        max_size=self.custom_size if custom_plans else self.size,
+                        max_size=self.pool_size(planning),
+                        max_cacheable_statement_size=MAX_CACHED_STATEMENT_BYTES,
                         **{**self.options, "server_settings": settings},
                         reset=_keep,
                     )
         return pool
 
-    async def fetch(self, sql: str, *args: Any, custom_plans: bool = False) -> list[Any]:
-        pool = await self._opened(custom_plans)
+    async def fetch(self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN) -> list[Any]:
+        pool = await self._opened(planning)
         with waiting_for_connection():
             connection = await pool.acquire(timeout=self.connect_timeout)
         try:

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from db.errors import DatabaseUnavailable, translate_errors
 from db.instrument import timed
 from db.notify import CHANNEL, EventBus
-from db.read_pool import ReadPool
+from db.read_pool import Planning, ReadPool
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,9 @@ class ReplicaSet:
         replica = self._replica()
         return self.primary if replica is None else replica.pool
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any] | None:
+    async def fetch(
+        self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN
+    ) -> list[Any] | None:
         """The rows of one read statement from a replica; None when the primary must
         answer (no replica may, or the one asked has just gone away)."""
         replica = self._replica()
@@ -172,7 +174,7 @@ class ReplicaSet:
         try:
             async with translate_errors():
                 with timed(sql):
-                    return await replica.pool.fetch(sql, *args)
+                    return await replica.pool.fetch(sql, *args, planning=planning)
         except DatabaseUnavailable as error:
             self.lost(replica, error)
             return None

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.deadline import waiting_for_connection, within_budget
 from db.errors import DatabaseUnavailable, translate_errors
 from db.instrument import instrument_engine, timed
-from db.read_pool import ReadPool, connect_options
+from db.read_pool import Planning, ReadPool, connect_options
 
 if TYPE_CHECKING:
     from db.replicas import ReplicaSet
@@ -93,25 +93,25 @@ class Database:
             yield session
 
     async def fetch(
-        self, sql: str, *args: Any, custom_plans: bool = False, primary: bool = False
+        self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN, primary: bool = False
     ) -> list[Any]:
         """The rows of one read statement with $n parameters, sent as is outside any
-        transaction. `custom_plans` sends it where it is planned for its values;
+        transaction. `planning` sends it to the read pool that plans it that way;
         `primary` keeps it off the replicas (it writes, or reads what only the primary
         has). Inside a request, within what is left of its time budget (db/deadline.py)."""
         self._count(sql)
         async with within_budget():
             if self.replicas is not None and not primary:
-                rows = await self.replicas.fetch(sql, *args)
+                rows = await self.replicas.fetch(sql, *args, planning=planning)
                 if rows is not None:
                     return rows
-            return await self._fetch(sql, *args, custom_plans=custom_plans)
+            return await self._fetch(sql, *args, planning=planning)
 
-    async def _fetch(self, sql: str, *args: Any, custom_plans: bool) -> list[Any]:
+    async def _fetch(self, sql: str, *args: Any, planning: Planning) -> list[Any]:
         if self.reads is not None:
             async with translate_errors():
                 with timed(sql):
-                    return await self.reads.fetch(sql, *args, custom_plans=custom_plans)
+                    return await self.reads.fetch(sql, *args, planning=planning)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
@@ -187,7 +187,7 @@ class BoundDatabase(Database):
             yield session
 
     async def fetch(
-        self, sql: str, *args: Any, custom_plans: bool = False, primary: bool = False
+        self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN, primary: bool = False
     ) -> list[Any]:
         async with self._lock, translate_errors():
             driver = await _driver(self.conn)

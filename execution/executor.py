@@ -20,6 +20,7 @@ from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNod
 from graphql.execution.values import VariableValues, get_variable_values
 
 from db.ranking import RankingWeights
+from db.read_pool import Planning
 from db.reads import shape
 from db.reads.audience import audience_statement
 from db.reads.compile import Compiled, StatementCache
@@ -176,7 +177,7 @@ class Executor:
         rows = await ctx.db.fetch(
             compiled.sql,
             *compiled.arguments(bound.values),
-            custom_plans=_needs_custom_plans(bound.statement),
+            planning=_planning(bound.statement),
             primary=primary or _needs_primary(bound.statement),
         )
         answer: list[Any] = orjson.loads(rows[0][0])
@@ -353,12 +354,17 @@ def _needs_primary(statement: shape.Statement) -> bool:
     )
 
 
-def _needs_custom_plans(statement: shape.Statement) -> bool:
-    """Search statements are planned for each query's values (db/read_pool.py)."""
+def _planning(statement: shape.Statement) -> Planning:
+    """Search statements are planned for each query's values, feed first pages once per
+    connection (db/read_pool.py)."""
+    planning = Planning.CHOSEN
     for root in statement.roots:
-        if isinstance(root, shape.Paged) and (
-            isinstance(root.source, shape.SearchStart)
-            or (isinstance(root.source, shape.WalkPage) and root.source.search_count)
+        if not isinstance(root, shape.Paged):
+            continue
+        if isinstance(root.source, shape.SearchStart) or (
+            isinstance(root.source, shape.WalkPage) and root.source.search_count
         ):
-            return True
-    return False
+            return Planning.CUSTOM
+        if isinstance(root.source, shape.FeedStart):
+            planning = Planning.GENERIC
+    return planning

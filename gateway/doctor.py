@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from db import migrate
 from db.embedded import asyncpg_dsn
-from db.read_pool import custom_plan_pool_size
+from db.read_pool import Planning, pool_size
 from db.replicas import replica_lag_seconds
 from gateway.settings import Settings
 
@@ -78,11 +78,16 @@ def listeners(settings: Settings) -> int:
     return 1 + (1 if settings.worker else 0)
 
 
+def reads(size: int) -> int:
+    """The read pools' connections (db/read_pool.py: one pool per kind of planning)."""
+    return sum(pool_size(size, planning) for planning in Planning)
+
+
 def per_process(size: int, listening: int) -> int:
     """What one gateway process may hold open to the primary with GATEWAY_DB_POOL_SIZE
-    `size`: the session pool and its overflow (2 x size), the two read pools
-    (db/read_pool.py: size, and half of it for searches) and its LISTEN connections."""
-    return 2 * size + size + custom_plan_pool_size(size) + listening
+    `size`: the session pool and its overflow (2 x size), the read pools and its LISTEN
+    connections."""
+    return 2 * size + reads(size) + listening
 
 
 def connection_budget(
@@ -94,8 +99,8 @@ def connection_budget(
     available = max_connections - reserved
     detail = (
         f"{processes} gateway process(es) x {each} connections "
-        f"(GATEWAY_DB_POOL_SIZE {size}: 2 x {size} sessions, {size} + "
-        f"{custom_plan_pool_size(size)} reads, {listening} listening) = {needed}, the "
+        f"(GATEWAY_DB_POOL_SIZE {size}: 2 x {size} sessions, {reads(size)} reads, "
+        f"{listening} listening) = {needed}, the "
         f"server takes {available} (max_connections {max_connections} less {reserved} "
         "reserved)"
     )

@@ -194,6 +194,29 @@ async def test_expired_forged_and_malformed_tokens_are_unauthenticated(gql, db) 
     assert TEST_SECRET
 
 
+def test_a_token_checked_before_still_expires_and_a_forged_one_is_never_taken(
+    monkeypatch,
+) -> None:
+    from gateway import auth
+
+    tokens = Tokens(TEST_SECRET, timedelta(hours=1))
+    issued = tokens.issue(7, 3)
+    assert tokens.claims(issued.token)[:2] == (7, 3)
+    assert tokens.claims(issued.token)[:2] == (7, 3)
+    header, claims, signature = issued.token.split(".")
+    with pytest.raises(Unauthenticated, match="not valid"):
+        tokens.claims(f"{header}.{claims}.{signature[::-1]}")
+
+    class TwoHoursLater(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+            return datetime.now(tz) + timedelta(hours=2)
+
+    monkeypatch.setattr(auth, "datetime", TwoHoursLater)
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.claims(issued.token)
+
+
 async def test_mutations_that_need_a_viewer_say_so(gql) -> None:
     for document in (
         "mutation { logout }",

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from db.embedded import asyncpg_dsn
+from db.read_pool import Planning
 from db.session import StatementCounter
 from tests.factories import make_content, make_user
 from tests.gateway_client import error_of, gateway, graphql_view
@@ -221,7 +222,7 @@ async def test_a_budget_spent_waiting_for_a_connection_is_unavailability(
         assert "errors" not in (await post(client, query)).json()
         database = graphql_view(client).database
         # Every connection busy elsewhere: the read pool's one, and the engine's two.
-        pool = await database.reads._opened(False)
+        pool = await database.reads._opened(Planning.CHOSEN)
         read = await pool.acquire()
         try:
             async with database.engine.connect() as one, database.engine.connect() as two:

@@ -76,9 +76,9 @@ async def test_an_over_budget_pool_is_reported_with_what_would_fit(fresh_databas
     assert result.returncode == 1
     (line,) = [line for line in result.stdout.splitlines() if "connection budget" in line]
     assert line.startswith("PROBLEM")
-    # Sessions and overflow, both read pools, the event bus's and the delivery worker's
-    # LISTEN connections.
-    each = 2 * limit + limit + max(2, limit // 2) + 2
+    # Sessions and overflow, the three read pools (searches and feed first pages half
+    # size each), the event bus's and the delivery worker's LISTEN connections.
+    each = 2 * limit + limit + 2 * max(2, limit // 2) + 2
     assert f"4 gateway process(es) x {each} connections" in line
     assert "set GATEWAY_DB_POOL_SIZE to" in line
 

@@ -4,7 +4,8 @@ and a cost that does not grow with the page size."""
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from db.session import Database, StatementCounter, create_engine
+from db.read_pool import Planning, ReadPool
+from db.session import BoundDatabase, Database, StatementCounter, create_engine
 from resolvers.viewer import Viewer
 from tests.conftest import GraphQLClient
 from tests.factories import follow, make_content, make_user, react, set_preferences
@@ -150,3 +151,61 @@ async def test_feed_statement_count_does_not_grow_with_page_size(db, gql) -> Non
         assert len(data["feed"]["edges"]) == first
         counts[first] = (start.count, more.count)
     assert counts[20] == counts[100], counts
+
+
+async def test_first_pages_are_planned_once_per_connection(fresh_database_url, db) -> None:
+    # Planning a first page costs as much as running it, and Postgres left to choose kept
+    # planning it for every request on some connections (db/read_pool.py).
+    pool = ReadPool(fresh_database_url, size=2)
+    try:
+        (row,) = await pool.fetch(
+            "SELECT current_setting('plan_cache_mode')", planning=Planning.GENERIC
+        )
+    finally:
+        await pool.close()
+    assert row[0] == "force_generic_plan"
+
+    class Recording(BoundDatabase):
+        def __init__(self, conn: object) -> None:
+            super().__init__(conn)  # type: ignore[arg-type]
+            self.sent: list[Planning] = []
+
+        async def fetch(
+            self,
+            sql: str,
+            *args: object,
+            planning: Planning = Planning.CHOSEN,
+            primary: bool = False,
+        ) -> list:
+            self.sent.append(planning)
+            return await super().fetch(sql, *args)
+
+    recording = Recording(db.conn)
+    client = GraphQLClient(recording)
+    author, reader = await make_user(db), await make_user(db)
+    for i in range(3):
+        await make_content(db, author, title=f"item {i}", minutes_ago=i + 1)
+    viewer = Viewer.member(reader.id)
+    first = await client.data(FEED, {"first": 2}, viewer=viewer)
+    anonymous = await client.data(FEED, {"first": 2})
+    assert set(recording.sent) == {Planning.GENERIC}
+    assert first["feed"]["edges"] and anonymous["feed"]["edges"]
+    recording.sent.clear()
+    after = first["feed"]["pageInfo"]["endCursor"]
+    await client.data(FEED, {"first": 2, "after": after}, viewer=viewer)
+    assert recording.sent == [Planning.CHOSEN], "later pages are small statements"
+
+
+async def test_long_statements_stay_prepared_on_their_connection(fresh_database_url) -> None:
+    # A first page with cursors and reasons is longer than asyncpg's 15 KiB default,
+    # past which a statement is planned again at every execution.
+    pool = ReadPool(fresh_database_url, size=1)
+    long = "SELECT 1 AS one -- " + "a first page's worth of SQL " * 1_000
+    try:
+        assert (await pool.fetch(long))[0][0] == 1
+        (row,) = await pool.fetch(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", long
+        )
+    finally:
+        await pool.close()
+    assert row[0] == 1

@@ -163,3 +163,34 @@ async def test_very_old_content_ranks_without_errors(db, gql, reader, writer) ->
     edges = await ranked(gql, viewer)
     assert titles(edges) == ["ancient"]
     assert edges[0]["reasons"][-1].startswith("published 18")
+
+
+async def test_a_first_page_without_cursors_ranks_as_one_that_starts_a_walk(
+    db, gql, reader
+) -> None:
+    """Without cursors no walk is stored, and only the head of the candidates is found
+    (db/reads/walks.py): the same items, in the same order, as a page that stores one."""
+    user, viewer = reader
+    ada, bob = await make_user(db, handle="ada"), await make_user(db, handle="bob")
+    fans = [await make_user(db) for _ in range(3)]
+    for i in range(14):
+        item = await make_content(
+            db,
+            (ada, bob)[i % 2],
+            title=f"item {i}",
+            tags=(("python",), ("rust",), ("crypto",), ())[i % 4],
+            language="de" if i == 5 else "en",
+            at=hours_ago(3 * i + 1),
+        )
+        for fan in fans[: i % 4]:
+            await react(db, fan, item)
+    await follow(db, user, bob)
+    await set_preferences(
+        db, user, weights={"python": 0.6, "rust": -0.4}, muted_tags=("crypto",), languages=("en",)
+    )
+    plain = "query($first: Int) { feed(first: $first) { edges { node { title } } } }"
+    for first in (1, 4, 100):
+        walked = titles(await ranked(gql, viewer, first))
+        data = await gql.data(plain, {"first": first}, viewer=viewer)
+        assert titles(data["feed"]["edges"]) == walked, first
+    assert len(walked) == 10, "14 items less 3 muted (crypto) and 1 in German"

@@ -243,6 +243,24 @@ async def test_tags_follow_the_viewers_weights_and_habits(db, gql) -> None:
     assert [t["name"] for t in anonymous["node"]["tags"]] == ["alpha", "beta", "delta", "gamma"]
 
 
+async def test_a_weight_wins_over_a_habit_of_the_same_tag(db, gql) -> None:
+    """Even a weight of 0: the viewer said what they think of the tag."""
+    author = await make_user(db)
+    fan = await make_user(db)
+    await make_content(db, author, title="tagged", tags=("alpha", "beta", "gamma", "delta"))
+    for name in ("alpha", "beta", "gamma"):
+        habit = await make_content(db, author, title=f"{name} habit", tags=(name,))
+        await react(db, fan, habit, at=NOW - timedelta(days=1))
+    await set_preferences(db, fan, weights={"alpha": -0.1, "beta": 0.0, "delta": 0.1})
+    query = '{ contents(filter: {tags: ["delta"]}) { edges { node { tags { name viewerAffinity } } } } }'
+    (edge,) = (await gql.data(query, viewer=Viewer.member(fan.id)))["contents"]["edges"]
+    tags = edge["node"]["tags"]
+    learned = 0.5 ** (1 / 30) / (0.5 ** (1 / 30) + 3)
+    assert [t["name"] for t in tags] == ["gamma", "delta", "beta", "alpha"]
+    # rel: NOW was taken when the module was imported, and reactions keep decaying.
+    assert [t["viewerAffinity"] for t in tags] == pytest.approx([learned, 0.1, 0.0, -0.1], rel=1e-3)
+
+
 @pytest.mark.parametrize(
     ("query", "variables", "path", "message"),
     [
@@ -277,6 +295,44 @@ async def test_arguments_a_client_got_wrong_are_errors_at_their_field(
     assert error.path == path and message in error.message
     expected = "UNAUTHENTICATED" if path == ["notifications"] else "BAD_USER_INPUT"
     assert error.extensions["code"] == expected
+
+
+async def test_a_users_contents_are_theirs_alone(db, gql) -> None:
+    """Only the user's own content, of it only what the viewer may see, newest first:
+    not everybody's (the list once lost its author condition) nor the viewer's own."""
+    ada, bob, reader = [await make_user(db, handle=h) for h in ("ada", "bob", "reader")]
+    for minutes, (author, title, status, visibility) in enumerate(
+        [
+            (bob, "bob newest", "PUBLISHED", "PUBLIC"),
+            (reader, "reader's draft", "DRAFT", "PUBLIC"),
+            (ada, "ada members", "PUBLISHED", "MEMBERS"),
+            (ada, "ada private", "PUBLISHED", "PRIVATE"),
+            (ada, "ada draft", "DRAFT", "PUBLIC"),
+            (bob, "bob older", "PUBLISHED", "PUBLIC"),
+            (ada, "ada public", "PUBLISHED", "PUBLIC"),
+        ]
+    ):
+        await make_content(
+            db, author, title=title, status=status, visibility=visibility, minutes_ago=minutes
+        )
+    query = """query($h: String!) { user(handle: $h) {
+      contents(first: 10) { totalCount edges { node { title author { handle } } } } } }"""
+
+    async def listed(handle: str, viewer: Viewer | None = None) -> tuple[list[str], int]:
+        data = await gql.data(query, {"h": handle}, viewer=viewer)
+        connection = data["user"]["contents"]
+        assert {e["node"]["author"]["handle"] for e in connection["edges"]} <= {handle}
+        return [e["node"]["title"] for e in connection["edges"]], connection["totalCount"]
+
+    member = Viewer.member(reader.id)
+    assert await listed("ada", member) == (["ada members", "ada public"], 2)
+    assert await listed("ada") == (["ada public"], 1)
+    assert await listed("ada", Viewer.member(ada.id)) == (
+        ["ada members", "ada private", "ada draft", "ada public"],
+        4,
+    )
+    assert await listed("bob", member) == (["bob newest", "bob older"], 2)
+    assert await listed("reader", member) == (["reader's draft"], 1)
 
 
 async def test_an_error_deep_down_nulls_the_nearest_field_that_may_be_null(db, gql) -> None:
@@ -396,7 +452,7 @@ async def test_a_failing_database_is_asked_once_and_reported_once(
 
     calls = []
 
-    async def away(self, sql, *args, custom_plans=False, primary=False):
+    async def away(self, sql, *args, planning=None, primary=False):
         calls.append(sql)
         raise DatabaseUnavailable("the read pool is away")
 

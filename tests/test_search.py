@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from db.read_pool import ReadPool
+from db.read_pool import Planning, ReadPool
 from db.reads import walks
 from resolvers.viewer import Viewer
 from tests.factories import make_content, make_user, set_preferences
@@ -173,7 +173,9 @@ async def test_search_statements_are_planned_for_their_values(fresh_database_url
 
     pool = ReadPool(fresh_database_url, size=2)
     try:
-        custom = await pool.fetch("SELECT current_setting('plan_cache_mode')", custom_plans=True)
+        custom = await pool.fetch(
+            "SELECT current_setting('plan_cache_mode')", planning=Planning.CUSTOM
+        )
         cached = await pool.fetch("SELECT current_setting('plan_cache_mode')")
     finally:
         await pool.close()
@@ -182,16 +184,22 @@ async def test_search_statements_are_planned_for_their_values(fresh_database_url
     class Recording(BoundDatabase):
         def __init__(self, conn: object) -> None:
             super().__init__(conn)  # type: ignore[arg-type]
-            self.sent: list[bool] = []
+            self.sent: list[Planning] = []
 
         async def fetch(
-            self, sql: str, *args: object, custom_plans: bool = False, primary: bool = False
+            self,
+            sql: str,
+            *args: object,
+            planning: Planning = Planning.CHOSEN,
+            primary: bool = False,
         ) -> list:
-            self.sent.append(custom_plans)
+            self.sent.append(planning)
             return await super().fetch(sql, *args)
 
     recording = Recording(db.conn)
     client = GraphQLClient(recording)
     await client.data(SEARCH, {"q": "anything"})
     await client.data("{ contents(first: 1) { totalCount } }")
-    assert recording.sent == [True, False], "searches go to the pool that plans each execution"
+    assert recording.sent == [Planning.CUSTOM, Planning.CHOSEN], (
+        "searches go to the pool that plans each execution"
+    )

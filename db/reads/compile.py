@@ -96,7 +96,14 @@ def _rows(paged: Paged, b: Build, parent: Any) -> sources.Rows:
 
 def page_json(paged: Paged, b: Build, *, parent: Any = None) -> ColumnElement[Any]:
     rows = _rows(paged, b, parent)
-    page = rows.select.subquery()
+    select, count = rows.select, rows.count
+    if parent is not None:
+        # The page is read from a derived table, which SQLAlchemy never correlates on
+        # its own: it would add the parent's table to the page's FROM, and a user's
+        # contents would be everybody's.
+        select = select.correlate(parent)
+        count = count.correlate(parent) if count is not None else None
+    page = select.subquery()
     numbered = sa.select(*page.c, sa.func.row_number().over(order_by=rows.order(page)).label("rn"))
     p = numbered.subquery()
     parts = list(rows.keys(p))
@@ -108,8 +115,8 @@ def page_json(paged: Paged, b: Build, *, parent: Any = None) -> ColumnElement[An
         ("rows", sa.func.coalesce(listed.filter(p.c.rn <= first), sa.text("'[]'::json"))),
         ("more", sa.func.coalesce(sa.func.bool_or(p.c.rn > first), sa.false())),
     ]
-    if paged.count and rows.count is not None:
-        pairs.append(("total", rows.count.scalar_subquery()))
+    if paged.count and count is not None:
+        pairs.append(("total", count.scalar_subquery()))
     pairs.extend(rows.extra)
     return sa.select(json_object(pairs)).select_from(p).scalar_subquery()
 

@@ -18,7 +18,7 @@ from db.ranking import RankingWeights
 from db.reads import scoring
 from db.reads.access import AccessKind, content_visible, visibilities_param
 from db.reads.shape import ViewerKind
-from db.reads.sql import BIGINT, BIGINTS, global_id, iso, lit, now, param
+from db.reads.sql import BIGINT, BIGINTS, FLOATS, global_id, iso, lit, now, param
 from db.tables import (
     Content,
     ContentTag,
@@ -66,6 +66,7 @@ class Build:
         self.many = viewer is not None
         self.viewer: Any = viewer if viewer is not None else param("viewer", BIGINT)
         self._habits: CTE | None = None
+        self._affinities: CTE | None = None
         self._aliases = 0
         # Writes the statement makes as it reads (a stored walk, a touched state): CTEs
         # at the top of the statement, which Postgres runs whether or not it reads them.
@@ -90,24 +91,79 @@ class Build:
             self.access, row, visibilities=visibilities_param(), author=self.viewer
         )
 
+    def _viewers_are(self, user_id: Any) -> ColumnElement[bool]:
+        """Whether `user_id` is the statement's viewer (or one of its viewers): for CTEs,
+        which cannot read the per-viewer column of the statement around them."""
+        if self.many:
+            return user_id == sa.any_(param("viewers", BIGINTS))  # type: ignore[no-any-return]
+        return user_id == self.viewer  # type: ignore[no-any-return]
+
     def habits(self) -> CTE:
         """(user_id, tag_id, decayed): the viewer's (or viewers') decayed reactions per
         tag, computed once per statement; join it with `habit_of`."""
         if self._habits is None:
-            viewers = param("viewers", BIGINTS) if self.many else None
-            viewer = self.viewer
-
-            def who(reactions: Any) -> ColumnElement[bool]:
-                user: ColumnElement[Any] = reactions.c.user_id
-                return user == sa.any_(viewers) if viewers is not None else user == viewer
-
             # MATERIALIZED: read once, not again for each row that looks a tag up in it.
-            self._habits = scoring.habits(who, now(), self.weights).prefix_with("MATERIALIZED")
+            self._habits = scoring.habits(
+                lambda r: self._viewers_are(r.c.user_id), now(), self.weights
+            ).prefix_with("MATERIALIZED")
         return self._habits
 
     def habit_of(self, habits: Any, tag_id: Any) -> ColumnElement[bool]:
         """The condition that finds the viewer's habit of the tag `tag_id` in `habits`."""
         return sa.and_(habits.c.tag_id == tag_id, habits.c.user_id == self.viewer)
+
+    def affinities(self) -> CTE:
+        """(user_id, tag_ids, affinities): the viewer's (or viewers') tag affinity to every
+        tag they weight or have a habit of, as two arrays in step, computed once per
+        statement; `affinity` reads a tag's. Arrays, not rows: a content's tags are
+        ordered by affinity for every item of a page, and a row per tag made each of
+        them scan the whole list of the viewer's habits and weights."""
+        if self._affinities is None:
+            h = self.habits()
+            ft = self.alias(FOLLOWED_TAGS)
+            weights = (
+                sa.select(ft.c.user_id, ft.c.tag_id, ft.c.weight)
+                .where(self._viewers_are(ft.c.user_id))
+                .subquery("weights")
+            )
+            found = weights.join(
+                h,
+                sa.and_(h.c.user_id == weights.c.user_id, h.c.tag_id == weights.c.tag_id),
+                full=True,
+            )
+            both = (
+                sa.select(
+                    sa.func.coalesce(weights.c.user_id, h.c.user_id).label("user_id"),
+                    sa.func.coalesce(weights.c.tag_id, h.c.tag_id).label("tag_id"),
+                    scoring.tag_affinity(weights.c.weight, h.c.decayed, self.weights).label(
+                        "affinity"
+                    ),
+                )
+                .select_from(found)
+                .subquery("known")
+            )
+            self._affinities = (
+                sa.select(
+                    both.c.user_id,
+                    sa.func.array_agg(both.c.tag_id, type_=BIGINTS).label("tag_ids"),
+                    sa.func.array_agg(both.c.affinity, type_=FLOATS).label("affinities"),
+                )
+                .group_by(both.c.user_id)
+                .cte("affinities")
+                .prefix_with("MATERIALIZED")
+            )
+        return self._affinities
+
+    def affinity(self, tag_id: Any) -> ColumnElement[Any]:
+        """The viewer's affinity to the tag `tag_id` (scoring.tag_affinity); 0 when they
+        have none. The arrays are read by uncorrelated subqueries, which Postgres runs
+        once per statement for a single viewer, not once per tag."""
+        ids, values = self.alias(self.affinities()), self.alias(self.affinities())
+        tag_ids = sa.select(ids.c.tag_ids).where(ids.c.user_id == self.viewer).scalar_subquery()
+        affinities = (
+            sa.select(values.c.affinities).where(values.c.user_id == self.viewer).scalar_subquery()
+        )
+        return sa.func.coalesce(affinities[sa.func.array_position(tag_ids, tag_id)], lit(0.0))
 
 
 Expr = Callable[[Any, Build], ColumnElement[Any]]
@@ -206,15 +262,7 @@ def _own_or_admin(value: Callable[[Any], ColumnElement[Any]]) -> Field:
 
 
 def _tag_affinity(row: Any, b: Build) -> ColumnElement[Any]:
-    ft = b.alias(FOLLOWED_TAGS)
-    weight = (
-        sa.select(ft.c.weight)
-        .where(ft.c.user_id == b.viewer, ft.c.tag_id == row.c.id)
-        .scalar_subquery()
-    )
-    habits = b.alias(b.habits())
-    decayed = sa.select(habits.c.decayed).where(b.habit_of(habits, row.c.id)).scalar_subquery()
-    return scoring.tag_affinity(weight, decayed, b.weights)
+    return b.affinity(row.c.id)
 
 
 def _tag_content_count(row: Any, b: Build) -> ColumnElement[Any]:
@@ -242,12 +290,7 @@ def _content_tags(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]
     source = ct.join(t, t.c.id == ct.c.tag_id)
     if not b.viewer_kind.signed_in:
         return t, source, [ct.c.content_id == parent.c.id], [by_name]
-    habits = b.alias(b.habits())
-    ft = b.alias(FOLLOWED_TAGS)
-    source = source.outerjoin(
-        ft, sa.and_(ft.c.user_id == b.viewer, ft.c.tag_id == t.c.id)
-    ).outerjoin(habits, b.habit_of(habits, t.c.id))
-    order = scoring.tag_affinity(ft.c.weight, habits.c.decayed, b.weights)
+    order = b.affinity(t.c.id)
     return t, source, [ct.c.content_id == parent.c.id], [order.desc(), by_name]
 
 

@@ -68,11 +68,12 @@ def _tag_ids(content_id: Any, b: Build) -> ColumnElement[Any]:
 # --- the shared list -------------------------------------------------------------------
 
 
-def shared_list(b: Build, audience: str, bucket: Any) -> CTE:
+def shared_list(b: Build, audience: str, bucket: Any, *, top: int | None = None) -> CTE:
     """The audience's popular and fresh items of this minute (`bucket`), ranked by what
-    every viewer's score shares. The first request of a minute ranks them (~10 ms) and
-    stores them for everyone; the feed worker usually did already. Two first requests
-    at once each use their own ranking; one of them is stored."""
+    every viewer's score shares (the first `top` of them when given). The first request
+    of a minute ranks them (~10 ms) and stores them for everyone; the feed worker
+    usually did already. Two first requests at once each use their own ranking; one of
+    them is stored."""
     w = b.weights
     c = b.alias(CONTENTS)
     window = sa.func.make_interval(0, 0, 0, lit(w.window_days))
@@ -133,9 +134,14 @@ def shared_list(b: Build, audience: str, bucket: Any) -> CTE:
         .cte(f"{audience}_stored")
     )
     existing = sa.select(*(SHARED.c[n] for n in columns)).where(SHARED.c.bucket == bucket)
-    return sa.union_all(existing, sa.select(*(ranked.c[n] for n in columns))).cte(
-        f"{audience}_shared"
-    )
+    fresh = sa.select(*(ranked.c[n] for n in columns))
+    if top is not None:
+        # Here, not on the union: Postgres does not push a condition on a window
+        # function's result (`position` of the fresh ranking) into a union's branches,
+        # and the stored list is then read whole, through its (bucket, position) key.
+        existing = existing.where(SHARED.c.position <= lit(top))
+        fresh = fresh.where(ranked.c.position <= lit(top))
+    return sa.union_all(existing, fresh).cte(f"{audience}_shared")
 
 
 # --- reasons ---------------------------------------------------------------------------
@@ -232,7 +238,9 @@ def _pool(b: Build, slot: int) -> CTE:
     not among them (with no affinity: whatever the viewer has an affinity to reached
     their stored feed when it was published or rebuilt)."""
     mine = sa.select(*(ENTRIES.c[n] for n in _POOL)).where(ENTRIES.c.viewer_id == b.viewer)
-    shared = shared_list(b, "members", slot_param(slot, "bucket", TEXT))
+    shared = shared_list(
+        b, "members", slot_param(slot, "bucket", TEXT), top=b.weights.shared_candidates
+    )
     e = b.alias(ENTRIES)
     theirs = sa.select(
         shared.c.content_id,
@@ -245,7 +253,6 @@ def _pool(b: Build, slot: int) -> CTE:
         sa.null(),
         lit(0.0),
     ).where(
-        shared.c.position <= lit(b.weights.shared_candidates),
         ~sa.exists(
             sa.select(lit(1))
             .select_from(e)
@@ -265,17 +272,31 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
         pool.c.reactions, pool.c.published_at, w, now()
     )
     order = [approx_score.desc(), pool.c.content_id.desc()]
-    approx = (
-        sa.select(
-            *pool.c,
-            approx_score.label("approx"),
-            sa.func.row_number().over(order_by=order).label("rank"),
+    head_size = slot_param(slot, "head", INT)
+    if source.store:
+        approx = (
+            sa.select(
+                *pool.c,
+                approx_score.label("approx"),
+                sa.func.row_number().over(order_by=order).label("rank"),
+            )
+            .where(*_viewer_filters(pool, b))
+            .order_by(*order)
+            .limit(lit(w.walk_size))
+            .cte(f"approx{slot}")
         )
-        .where(*_viewer_filters(pool, b))
-        .order_by(*order)
-        .limit(lit(w.walk_size))
-        .cte(f"approx{slot}")
-    )
+        in_head: list[ColumnElement[bool]] = [approx.c.rank <= head_size]
+    else:
+        # No walk to store: only the head is read, and the best few of the candidates
+        # are found without numbering and sorting all of them.
+        approx = (
+            sa.select(*pool.c)
+            .where(*_viewer_filters(pool, b))
+            .order_by(*order)
+            .limit(head_size)
+            .cte(f"approx{slot}")
+        )
+        in_head = []
     # The best of them again with what changes by the second: live reactions, and
     # whether the viewer may still see the item.
     c = b.alias(CONTENTS)
@@ -293,7 +314,7 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
             approx.c.habit_decayed.label("walk_habit_decayed"),
         )
         .select_from(approx.join(c, c.c.id == approx.c.content_id))
-        .where(approx.c.rank <= slot_param(slot, "head", INT), *_published_visible(c, b))
+        .where(*in_head, *_published_visible(c, b))
         .cte(f"head{slot}")
     )
     if source.store:
