@@ -344,6 +344,10 @@ def _failed(plan: OperationPlan, error: Exception) -> Answer:
     return Answer(None if required else data, errors)
 
 
+# Filters whose selectivity depends on their value (docs/performance.md).
+NARROWING = frozenset({"author_id", "author_handle", "tags"})
+
+
 def _needs_primary(statement: shape.Statement) -> bool:
     """Feeds and searches write as they read (a walk, a feed's state) and read the
     stored feeds, which are UNLOGGED and so not on replicas."""
@@ -355,16 +359,21 @@ def _needs_primary(statement: shape.Statement) -> bool:
 
 
 def _planning(statement: shape.Statement) -> Planning:
-    """Search statements are planned for each query's values, feed first pages once per
-    connection (db/read_pool.py)."""
-    planning = Planning.CHOSEN
+    """How Postgres plans the statement (db/read_pool.py): searches for each query's
+    values; a list of content narrowed by an author or tags as Postgres chooses (how
+    many rows match, and so the best plan, depends on which author or tag); everything
+    else once per connection, whatever its values: lookups by key, feeds, walks, and
+    lists whose rows are read in index order (planning them again for every request
+    cost as much as running them, docs/performance.md)."""
+    planning = Planning.GENERIC
     for root in statement.roots:
         if not isinstance(root, shape.Paged):
             continue
-        if isinstance(root.source, shape.SearchStart) or (
-            isinstance(root.source, shape.WalkPage) and root.source.search_count
+        source = root.source
+        if isinstance(source, shape.SearchStart) or (
+            isinstance(source, shape.WalkPage) and source.search_count
         ):
             return Planning.CUSTOM
-        if isinstance(root.source, shape.FeedStart):
-            planning = Planning.GENERIC
+        if isinstance(source, shape.ContentList) and source.filters & NARROWING:
+            planning = Planning.CHOSEN
     return planning

@@ -36,10 +36,16 @@ class CompressResponses:
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not accepts(
-            Headers(scope=scope).get("accept-encoding", ""), "br"
-        ):
-            await self.gzip(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        accepted = Headers(scope=scope).get("accept-encoding", "")
+        if not accepts(accepted, "br"):
+            if accepts(accepted, "gzip"):
+                await self.gzip(scope, receive, send)
+            else:
+                # Nothing to compress for: no wrapper around every message it sends.
+                await self.app(scope, receive, send)
             return
         start: Message | None = None
         passing = False

@@ -1,11 +1,19 @@
 """The feed's background work in every serving process: the jobs writes leave behind
 (fan-out, take-backs, rebuilds; db/feed/jobs.py, shared by all processes through SKIP
-LOCKED), the next minute's shared lists, and pruning walks past their hour."""
+LOCKED), the next minute's shared lists, and pruning walks past their hour.
+
+A write that commits in this process wakes its worker at once (the jobs a write leaves
+are committed with it), so a publication reaches followers' feeds right after its
+commit without a poll; the poll only picks up jobs other processes left and could not
+take (they were busy or stopped), at one statement a second when idle."""
 
 import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
 
 from db.errors import DatabaseUnavailable
 from db.feed import jobs, shared
@@ -15,10 +23,12 @@ from resolvers.feed import SHARED_BUCKET_SECONDS, bucket
 
 log = logging.getLogger("gateway.feed")
 
-# How often an idle worker looks for jobs: a publication reaches feeds within this.
-POLL_SECONDS = 0.25
+# How often an idle worker looks for jobs no commit of its own process announced.
+POLL_SECONDS = 1.0
 MAINTAIN_SECONDS = 20.0
 AUDIENCES = ("anonymous", "members")
+# Marks a pooled connection whose transaction committed, until it is checked in.
+_COMMITTED = "gateway_feed_committed"
 
 
 class FeedWorker:
@@ -29,22 +39,48 @@ class FeedWorker:
         self.weights = weights
         self.poll = poll
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def _committed(self, connection: Any) -> None:
+        # Before the COMMIT is sent: the worker must not look before it is done, so the
+        # connection is only marked here, and the worker woken when it is checked in.
+        if asyncio.current_task() is not self._task:
+            connection.info[_COMMITTED] = True
+
+    def _checked_in(self, _dbapi_connection: Any, record: Any) -> None:
+        # SQLAlchemy calls this on the event loop's thread, in the task that committed:
+        # setting the event needs no hand-off.
+        if record.info.pop(_COMMITTED, False):
+            self._wake.set()
 
     def start(self) -> None:
         if self._task is None:
+            sync = self.db.engine.sync_engine
+            event.listen(sync, "commit", self._committed)
+            event.listen(sync, "checkin", self._checked_in)
             self._task = asyncio.create_task(self._run(), name="feed-worker")
 
     async def stop(self) -> None:
         if self._task is not None:
+            sync = self.db.engine.sync_engine
+            event.remove(sync, "commit", self._committed)
+            event.remove(sync, "checkin", self._checked_in)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
+    async def _idle(self) -> None:
+        """Until a commit of this process or the poll interval, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll):
+                await self._wake.wait()
+
     async def _run(self) -> None:
         maintained = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            self._wake.clear()
             try:
                 done = await jobs.run_pending(self.db, self.weights)
                 if loop.time() - maintained > MAINTAIN_SECONDS:
@@ -58,7 +94,7 @@ class FeedWorker:
                 log.exception("the feed worker failed; it carries on")
                 await asyncio.sleep(1.0)
             if not done:
-                await asyncio.sleep(self.poll)
+                await self._idle()
 
     async def maintain(self, now: datetime) -> None:
         """Ranks the next minute's shared lists and prunes what has expired."""

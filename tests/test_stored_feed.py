@@ -2,6 +2,7 @@
 publications reach followers' feeds after their write commits, inactive viewers are
 rebuilt on return, and a feed never holds more than its cap."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from db.feed import jobs
 from db.ranking import RankingWeights
 from db.reads.walks import ENTRIES, JOBS, STATE
+from db.tables import Content
 from resolvers.ids import encode_id
 from resolvers.viewer import Viewer
 from tests.conftest import WEIGHTS, GraphQLClient
@@ -173,3 +175,36 @@ async def test_a_reaction_rebuilds_the_reactors_feed_in_the_background(db, gql) 
     found = await edges(gql, reader)
     assert found[0]["node"]["title"] == "new rust"
     assert "you often react to #rust" in found[0]["reasons"]
+
+
+async def test_a_commit_wakes_the_feed_worker_without_waiting_for_its_poll(
+    fresh_database_url,
+) -> None:
+    from db.feed.rebuild import rebuild
+    from db.session import Database, create_engine
+    from gateway.feed_worker import FeedWorker
+
+    database = Database(create_engine(fresh_database_url))
+    # A poll that never comes within the test: only the commit can wake the worker.
+    worker = FeedWorker(database, WEIGHTS, poll=3600)
+    try:
+        reader, author = await make_user(database), await make_user(database)
+        await follow(database, reader, author)
+        await rebuild(database, reader.id, WEIGHTS)
+        worker.start()
+        # The worker's first round ran; it now waits for a commit of this process.
+        await asyncio.sleep(0.2)
+        draft = await make_content(database, author, status="DRAFT", at=NOW)
+        async with database.session() as session:
+            await session.exec(
+                sa.update(Content)
+                .where(Content.id == draft.id)
+                .values(status="PUBLISHED", published_at=NOW)
+            )
+            await session.commit()
+        async with asyncio.timeout(10):
+            while draft.id not in await stored(database, reader.id):
+                await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+        await database.dispose()
