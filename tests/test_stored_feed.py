@@ -203,7 +203,7 @@ async def test_a_commit_wakes_the_feed_worker_without_waiting_for_its_poll(
             )
             await session.commit()
         async with asyncio.timeout(10):
-            while draft.id not in await stored(database, reader.id):
+            while draft.id not in await stored(database, reader.id):  # noqa: ASYNC110 - polls the database
                 await asyncio.sleep(0.05)
     finally:
         await worker.stop()
