@@ -103,4 +103,4 @@ class FeedWorker:
         )
         for audience in AUDIENCES:
             await shared.warm(self.db, self.weights, audience, bucket(audience, start), start)
-        await jobs.prune(self.db)
+        await jobs.prune(self.db, self.weights)

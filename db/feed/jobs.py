@@ -11,12 +11,14 @@ import sqlalchemy as sa
 from db.feed import fanout, rebuild
 from db.ranking import RankingWeights
 from db.reads.sql import lit
-from db.reads.walks import JOBS, SHARED, SNAPSHOTS, WALK_LIFETIME_SECONDS
+from db.reads.walks import ENTRIES, JOBS, SHARED, SNAPSHOTS, STATE, WALK_LIFETIME_SECONDS
 from db.session import Database
 
 log = logging.getLogger("gateway.feed")
 
 CLAIM_TIMEOUT = timedelta(minutes=5)
+# Inactive viewers' feeds emptied per prune (one every MAINTAIN_SECONDS per process).
+INACTIVE_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +91,40 @@ async def run_pending(db: Database, weights: RankingWeights, *, batch: int = 20)
         done += len(jobs)
 
 
-async def prune(db: Database) -> None:
-    """Walks and shared lists past their hour (they are a cache)."""
+async def prune(db: Database, weights: RankingWeights) -> int:
+    """Walks and shared lists past their hour (they are a cache), and the stored feeds
+    of viewers away longer than `inactive_days` (at most INACTIVE_BATCH of them a call):
+    nothing keeps those current, and their viewers' next visit rebuilds them anyway, so
+    storage follows the active viewers. How many feeds it emptied."""
     expired = sa.func.now() - sa.func.make_interval(
         0, 0, 0, 0, 0, 0, lit(float(WALK_LIFETIME_SECONDS))
     )
+    away = sa.func.now() - sa.func.make_interval(0, 0, 0, lit(weights.inactive_days))
+    chosen = (
+        sa.select(STATE.c.viewer_id)
+        .where(STATE.c.built_at.is_not(None), STATE.c.seen_at < away)
+        .limit(lit(INACTIVE_BATCH))
+        .with_for_update(skip_locked=True)
+        .cte("chosen")
+    )
+    emptied = (
+        sa.update(STATE)
+        .where(STATE.c.viewer_id.in_(sa.select(chosen.c.viewer_id)))
+        .values(built_at=None, entries=0)
+        .returning(STATE.c.viewer_id)
+        .cte("emptied")
+    )
+    dropped = (
+        sa.delete(ENTRIES)
+        .where(ENTRIES.c.viewer_id.in_(sa.select(emptied.c.viewer_id)))
+        .returning(ENTRIES.c.viewer_id)
+        .cte("dropped")
+    )
+    count = sa.select(sa.func.count()).select_from(emptied).add_cte(dropped)
     async with db.session() as session:
         connection = await session.connection()
         await connection.execute(sa.delete(SNAPSHOTS).where(SNAPSHOTS.c.created_at < expired))
         await connection.execute(sa.delete(SHARED).where(SHARED.c.created_at < expired))
+        emptied_feeds = int((await connection.execute(count)).scalar_one())
         await session.commit()
+    return emptied_feeds
