@@ -2,12 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from db.read_pool import Planning, ReadPool
 from db.reads import walks
 from resolvers.viewer import Viewer
-from tests.factories import make_content, make_user, set_preferences
+from tests.factories import follow, make_content, make_user, react, set_preferences
 
 SEARCH = """query($q: String!, $first: Int, $after: String) {
   search(query: $q, first: $first, after: $after) {
@@ -108,6 +109,68 @@ async def test_affinity_lifts_equally_relevant_results(db, gql) -> None:
     )
     assert [e["node"]["tags"][0]["name"] for e in data["search"]["edges"]] == ["postgres", "mysql"]
     assert first_before == "tuning guide"
+
+
+async def test_each_match_scores_relevance_times_the_viewers_affinity(db, gql) -> None:
+    # docs/ranking.md "Search": affinity is the sum of the viewer's weights of the item's
+    # tags, plus its strongest learned habit among tags without a weight, plus 0.5 for a
+    # followed author, clamped to [-1, 1]; the score is relevance x (1 + 0.5 x affinity).
+    reader, followed, other = await make_user(db), await make_user(db), await make_user(db)
+    await follow(db, reader, followed)
+    await set_preferences(db, reader, weights={"postgres": 0.9, "mysql": -0.5})
+    # Habits: three fresh reactions to #rust (learned 3 / (3 + 3) = 0.5), one to #mysql
+    # (weighted, so its habit does not count) and one to #go (learned 1 / 4).
+    for tags in (("rust",), ("rust",), ("rust", "mysql"), ("go",)):
+        elsewhere = await make_content(db, other, title="elsewhere", tags=tags, at=NOW)
+        await react(db, reader, elsewhere, at=NOW)
+    expected = {
+        "vector plain": 0.0,
+        "vector weighted": 0.9 - 0.5,
+        "vector habits": 0.5,
+        "vector weighted mysql habit": -0.5 + 0.25,
+        "vector followed": 0.5,
+        "vector clamped": 1.0,
+    }
+    tags = {
+        "vector plain": ("misc",),
+        "vector weighted": ("postgres", "mysql"),
+        "vector habits": ("rust", "go"),
+        "vector weighted mysql habit": ("mysql", "go"),
+        "vector followed": (),
+        "vector clamped": ("postgres", "rust"),
+    }
+    ids = {}
+    for i, title in enumerate(expected):
+        author = followed if title in ("vector followed", "vector clamped") else other
+        made = await make_content(
+            db, author, title=title, tags=tags[title], at=NOW - timedelta(hours=i + 1)
+        )
+        ids[made.id] = title
+    await found(gql, "vector", Viewer.member(reader.id))
+    async with db.session() as session:
+        conn = await session.connection()
+        relevance = dict(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT id, ts_rank_cd(search_vector, gateway_search_tsquery('vector'), 32)"
+                        " FROM contents WHERE id = ANY(:ids)"
+                    ),
+                    {"ids": list(ids)},
+                )
+            ).all()
+        )
+        stored = (
+            await conn.execute(
+                sa.text("SELECT content_ids, scores FROM feed_snapshots WHERE viewer_id = :r"),
+                {"r": reader.id},
+            )
+        ).one()
+    scores = {ids[i]: score for i, score in zip(*stored, strict=True)}
+    assert scores == {
+        title: pytest.approx(relevance[i] * (1 + 0.5 * expected[title]), rel=1e-4)
+        for i, title in ids.items()
+    }
 
 
 async def test_search_pages_without_repeats_and_rejects_other_queries_cursors(db, gql) -> None:
