@@ -100,17 +100,13 @@ class Build:
 
     def habits(self) -> CTE:
         """(user_id, tag_id, decayed): the viewer's (or viewers') decayed reactions per
-        tag, computed once per statement; join it with `habit_of`."""
+        tag, computed once per statement."""
         if self._habits is None:
             # MATERIALIZED: read once, not again for each row that looks a tag up in it.
             self._habits = scoring.habits(
                 lambda r: self._viewers_are(r.c.user_id), now(), self.weights
             ).prefix_with("MATERIALIZED")
         return self._habits
-
-    def habit_of(self, habits: Any, tag_id: Any) -> ColumnElement[bool]:
-        """The condition that finds the viewer's habit of the tag `tag_id` in `habits`."""
-        return sa.and_(habits.c.tag_id == tag_id, habits.c.user_id == self.viewer)
 
     def affinities(self) -> CTE:
         """(user_id, tag_ids, affinities): the viewer's (or viewers') tag affinity to every
