@@ -143,6 +143,7 @@ def create_app(
         time_budget=settings.request_time_budget,
         tracing=tracing,
         outreach=outreach,
+        live_limits=settings.live_limits(),
     )
 
     pages = AccountPages(

@@ -39,6 +39,7 @@ from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
 from gateway.errors import QueryTooComplex, RateLimited, classify, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
+from gateway.live_budget import LiveBudget, LiveLimits
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
 from gateway.persisted_queries import PersistedQueries, resolve_document
@@ -138,14 +139,20 @@ class GraphQLView(GraphQL[Context, None]):
         safeguards: Safeguards | None = None,
         time_budget: float = 0.0,
         outreach: Outreach | None = None,
+        live_limits: LiveLimits | None = None,
     ) -> None:
+        live_limits = live_limits or LiveLimits()
         super().__init__(
             schema,
             graphql_ide="graphiql" if explorer else None,
             connection_init_wait_timeout=connection_init_timeout,
             keep_alive=True,
             keep_alive_interval=15,
+            # The handlers refuse first, with a contract code (gateway/ws_handlers.py).
+            max_subscriptions_per_connection=live_limits.operations_per_connection,
         )
+        # What live subscriptions may hold, per connection, client and process.
+        self.live_budget = LiveBudget(live_limits)
         self.bus = bus
         self.broadcaster = Broadcaster(bus, executor) if bus is not None else None
         self.live = LiveSockets(on_drain=bus.stop if bus is not None else _nothing)

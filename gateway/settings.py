@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.ranking import RankingWeights
 from gateway.limits import QueryLimits
+from gateway.live_budget import LiveLimits
 from gateway.mailer import parse_smtp_url
 from gateway.rate_limits import RateLimiter
 from resolvers.outreach import Outreach
@@ -216,6 +217,19 @@ class Settings(BaseSettings):
     remote_images: RemoteImages = Field(
         default=RemoteImages.DROP, validation_alias="GATEWAY_REMOTE_IMAGES"
     )
+    # Live subscriptions (gateway/live_budget.py): operations one WebSocket may run at
+    # once, and the cost running subscriptions may hold per connection, per client
+    # (viewer, else address) and per process.
+    ws_max_operations: int = Field(default=20, gt=0, validation_alias="GATEWAY_WS_MAX_OPERATIONS")
+    subscription_cost_per_connection: int = Field(
+        default=10_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_CONNECTION"
+    )
+    subscription_cost_per_client: int = Field(
+        default=50_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_CLIENT"
+    )
+    subscription_cost_per_process: int = Field(
+        default=1_000_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_PROCESS"
+    )
 
     # Ranking (docs/ranking.md): GATEWAY_RANK_* each.
     ranking: RankingSettings = Field(default_factory=RankingSettings)
@@ -346,6 +360,14 @@ class Settings(BaseSettings):
             max_query_length=self.max_query_length,
             max_page_size=self.max_page_size,
             ranking_cost=self.ranking_cost,
+        )
+
+    def live_limits(self) -> LiveLimits:
+        return LiveLimits(
+            operations_per_connection=self.ws_max_operations,
+            cost_per_connection=self.subscription_cost_per_connection,
+            cost_per_client=self.subscription_cost_per_client,
+            cost_per_process=self.subscription_cost_per_process,
         )
 
     def safeguards(self) -> Safeguards:

@@ -19,10 +19,10 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from execution.broadcast import Outlet, outlet
-from gateway.admission import admit_ws_operation
+from gateway.admission import Admission, admit_ws_operation
 from gateway.errors import classify
 from gateway.observe import event_delivered, subscription_running
-from gateway.rate_limits import REFUSAL_DELAY_SECONDS
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS, rate_key
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
 
@@ -101,6 +101,48 @@ def subscription_field(view: Any, query: str, operation_name: str | None) -> str
     return first.name.value if isinstance(first, FieldNode) else None
 
 
+class _Budgeted:
+    """A connection's share of the live budget (gateway/live_budget.py): how many
+    operations it runs, and what its subscriptions hold while they run."""
+
+    holds: int = 0
+
+    def _refusal_before_start(self, running: int, admitted: Admission) -> Any:
+        """The refusal of an operation about to start beside `running` others, or None
+        and what gives its subscription's share back (None for other operations)."""
+        view: GraphQLView = self.view  # type: ignore[attr-defined]
+        budget = view.live_budget
+        refusal = budget.operations_refusal(running)
+        if refusal is not None or not admitted.subscription:
+            return refusal, None
+        context: Context = self.context  # type: ignore[attr-defined]
+        client = rate_key(context.viewer.id, context.client_address)
+        refusal, give_back = budget.reserve(client, self.holds, admitted.cost)
+        if refusal is not None:
+            return refusal, None
+        self.holds += admitted.cost
+        cost = admitted.cost
+
+        def release(_task: object = None) -> None:
+            nonlocal cost
+            give_back()
+            self.holds -= cost
+            cost = 0
+
+        return None, release
+
+
+def _hold_until_done(task: "asyncio.Task[Any] | None", release: Any) -> None:
+    """Gives a subscription's share back when its task ends, however it ends (a task
+    cancelled before it ever ran skips its own finally blocks)."""
+    if release is None:
+        return
+    if task is None or task.done():
+        release()
+    else:
+        task.add_done_callback(release)
+
+
 class _Counting:
     """Counts subscriptions while they run and the events they deliver (metrics)."""
 
@@ -120,7 +162,7 @@ class _Counting:
             event_delivered()
 
 
-class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]):
+class TransportWsHandler(_Counting, _Budgeted, BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -166,26 +208,32 @@ class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged and message["id"] not in self.operations:
-            refusal, subscription = await admit_ws_operation(
+            admitted = await admit_ws_operation(
                 view.guard, view.rate_limiter, self.context, message["payload"]
             )
+            refusal, release = admitted.refusal, None
             if refusal is not None:
                 # Late, and reading nothing else from the socket meanwhile (see
                 # REFUSAL_DELAY_SECONDS).
                 await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+            else:
+                refusal, release = self._refusal_before_start(len(self.operations), admitted)
+            if refusal is not None:
                 payload = [refusal.formatted]
                 await self.send_message({"id": message["id"], "type": "error", "payload": payload})
                 return
             await super().handle_subscribe(message)
+            operation = self.operations.get(message["id"])
+            _hold_until_done(operation.task if operation is not None else None, release)
             # Only once it runs: strawberry may refuse it (too many in flight).
             self.budgeted.discard(message["id"])
-            if not subscription and message["id"] in self.operations:
+            if not admitted.subscription and operation is not None:
                 self.budgeted.add(message["id"])
             return
         await super().handle_subscribe(message)
 
 
-class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
+class LegacyWsHandler(_Counting, _Budgeted, BaseGraphQLWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -250,18 +298,25 @@ class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged:
-            refusal, subscription = await admit_ws_operation(
+            admitted = await admit_ws_operation(
                 view.guard, view.rate_limiter, self.context, message["payload"]
             )
+            refusal, release = admitted.refusal, None
             if refusal is not None:
                 await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+            else:
+                # A start with an id in use replaces that operation (strawberry ends it).
+                running = len(self.tasks) - (message["id"] in self.tasks)
+                refusal, release = self._refusal_before_start(running, admitted)
+            if refusal is not None:
                 error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
                 await self.send_message(error)
                 return
             await super().handle_start(message)
+            _hold_until_done(self.tasks.get(message["id"]), release)
             # Only once it runs: strawberry may refuse it (too many in flight).
             self.budgeted.discard(message["id"])
-            if not subscription and message["id"] in self.tasks:
+            if not admitted.subscription and message["id"] in self.tasks:
                 self.budgeted.add(message["id"])
             return
         await super().handle_start(message)
