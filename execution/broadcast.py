@@ -35,10 +35,13 @@ from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated, 
 
 log = logging.getLogger(__name__)
 
-# Frames a socket may have waiting to be written before it is cut off.
-MAX_PENDING_FRAMES = 100
+# Bytes a socket may have waiting to be written (frames its operations share) before
+# the operation whose frame does not fit is cut off.
+MAX_PENDING_BYTES = 1_048_576
 # Events the broadcaster itself may have waiting while it delivers one.
 MAX_PENDING_EVENTS = 10_000
+# Values an in-process subscriber (no socket) may have waiting.
+MAX_PENDING_VALUES = 100
 MAX_SUBSCRIBED_TAGS = 50
 
 Classify = Callable[[list[GraphQLError], Context], list[GraphQLError]]
@@ -50,13 +53,79 @@ class SlowConsumer(ServiceUnavailable):
         self.message = "This subscription fell too far behind and was ended: subscribe again."
 
 
+class Pipe:
+    """One socket's frames, whichever of its operations they are for: written at once
+    when the socket takes them without waiting (no task is made for those), else queued
+    behind the frame in flight, up to MAX_PENDING_BYTES for the socket."""
+
+    def __init__(self, send: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        self.send = send
+        self.pending: deque[tuple[str, Member]] = deque()
+        self.pending_bytes = 0
+        self.writer: asyncio.Task[None] | None = None
+        self.members: set[Member] = set()
+
+    def push(self, frame: str, member: "Member") -> bool:
+        """False when the frame does not fit behind those waiting."""
+        if self.writer is not None:
+            if self.pending_bytes + len(frame) > MAX_PENDING_BYTES:
+                return False
+            self.pending.append((frame, member))
+            self.pending_bytes += len(frame)
+            member.in_flight += 1
+            return True
+        coro = self.send(frame)
+        try:
+            awaiting = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception:
+            self._gone()
+            return True
+        member.in_flight += 1
+        self.writer = asyncio.ensure_future(self._write(coro, awaiting, member))
+        return True
+
+    async def _write(self, coro: Coroutine[Any, Any, None], awaiting: Any, first: "Member") -> None:
+        try:
+            await _resume(coro, awaiting)
+            first.written()
+            while self.pending:
+                frame, member = self.pending.popleft()
+                self.pending_bytes -= len(frame)
+                if not member.dropped:
+                    await self.send(frame)
+                member.written()
+        except Exception:
+            self._gone()
+        finally:
+            self.writer = None
+
+    def drop(self, member: "Member") -> None:
+        """Forgets the frames waiting for `member` (cut off for falling behind)."""
+        if any(m is member for _, m in self.pending):
+            kept = deque((f, m) for f, m in self.pending if m is not member)
+            self.pending_bytes = sum(len(f) for f, _ in kept)
+            self.pending = kept
+        member.in_flight = 0
+        member.written()
+
+    def _gone(self) -> None:
+        """The socket is closed: strawberry cancels its operations; stop writing to it."""
+        self.pending.clear()
+        self.pending_bytes = 0
+        for member in list(self.members):
+            member.in_flight = 0
+            member.end(None)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outlet:
     """Where a WebSocket operation's results go."""
 
     operation_id: str
     next_type: str  # "next" (graphql-transport-ws) or "data" (graphql-ws)
-    send: Callable[[str], Coroutine[Any, Any, None]]
+    pipe: Pipe
     classify: Classify
 
 
@@ -120,9 +189,14 @@ class Member:
         if target is not None:
             op_id = orjson.dumps(target.operation_id).decode()
             self.prefix = f'{{"id":{op_id},"type":"{target.next_type}","payload":'
-        self.values: asyncio.Queue[Any] = asyncio.Queue(maxsize=MAX_PENDING_FRAMES)
-        self.pending: deque[str] = deque()
-        self.writer: asyncio.Task[None] | None = None
+            target.pipe.members.add(self)
+        self.values: asyncio.Queue[Any] | None = None
+        if target is None:
+            self.values = asyncio.Queue(maxsize=MAX_PENDING_VALUES)
+        # Frames accepted by the socket's pipe and not written yet.
+        self.in_flight = 0
+        self.dropped = False
+        self._flushed: asyncio.Future[None] | None = None
         self.ending = False
         # What the subscription is told when it must end: None to complete.
         self.ended: asyncio.Future[GatewayError | None] = asyncio.get_running_loop().create_future()
@@ -138,46 +212,21 @@ class Member:
         if self.ending:
             return
         if self.outlet is None:
+            assert self.values is not None
             if self.values.full():
                 self.end(SlowConsumer())
             else:
                 self.values.put_nowait(value)
             return
         assert frame is not None
-        self._push(frame)
+        if not self.outlet.pipe.push(frame, self):
+            self.end(SlowConsumer())
 
-    def _push(self, frame: str) -> None:
-        """Writes `frame` now if the socket takes it without waiting; else queues it
-        behind the frames in flight, and cuts the subscription off past the bound."""
-        if self.writer is not None:
-            if len(self.pending) >= MAX_PENDING_FRAMES:
-                self.end(SlowConsumer())
-                return
-            self.pending.append(frame)
-            return
-        assert self.outlet is not None
-        # Most writes complete without suspending (the transport takes the bytes): no
-        # task is made for them. One that suspends continues in a task.
-        coro = self.outlet.send(frame)
-        try:
-            awaiting = coro.send(None)
-        except StopIteration:
-            return
-        except Exception:
-            self._gone()
-            return
-        self.writer = asyncio.ensure_future(self._write(coro, awaiting))
-
-    async def _write(self, coro: Coroutine[Any, Any, None], awaiting: Any) -> None:
-        try:
-            await _resume(coro, awaiting)
-            while self.pending:
-                assert self.outlet is not None
-                await self.outlet.send(self.pending.popleft())
-        except Exception:
-            self._gone()
-        finally:
-            self.writer = None
+    def written(self) -> None:
+        if self.in_flight > 0:
+            self.in_flight -= 1
+        if self.in_flight == 0 and self._flushed is not None and not self._flushed.done():
+            self._flushed.set_result(None)
 
     def end(self, error: GatewayError | None) -> None:
         """Ends the subscription once the frames already accepted are written; a slow
@@ -185,10 +234,9 @@ class Member:
         if self.ending:
             return
         self.ending = True
-        if isinstance(error, SlowConsumer):
-            self.pending.clear()
-            if self.writer is not None:
-                self.writer.cancel()
+        if isinstance(error, SlowConsumer) and self.outlet is not None:
+            self.dropped = True
+            self.outlet.pipe.drop(self)
         if self.leave is not None:
             self.leave(self)
         if self.timer is not None:
@@ -197,18 +245,14 @@ class Member:
         if not self.ended.done():
             self.ended.set_result(error)
 
-    def _gone(self) -> None:
-        """The socket is closed: strawberry cancels the operation; stop writing to it."""
-        self.pending.clear()
-        self.end(None)
-
     async def wait(self) -> None:
         """Until the subscription ends; raises what ended it, if anything did."""
         try:
             error = await asyncio.shield(self.ended)
             # Let what was accepted before the end leave before the last message.
-            while self.writer is not None:
-                await asyncio.wait({self.writer})
+            if self.in_flight > 0:
+                self._flushed = asyncio.get_running_loop().create_future()
+                await self._flushed
         finally:
             self._settle()
         if error is not None:
@@ -216,6 +260,7 @@ class Member:
 
     async def values_until_end(self) -> AsyncIterator[Any]:
         """Each value delivered, until the subscription ends (raising what ended it)."""
+        assert self.values is not None
         try:
             while True:
                 getter = asyncio.ensure_future(self.values.get())
@@ -235,7 +280,9 @@ class Member:
 
     def _settle(self) -> None:
         self.ending = True
-        self.pending.clear()
+        if self.outlet is not None:
+            self.dropped = True
+            self.outlet.pipe.members.discard(self)
         if self.leave is not None:
             self.leave(self)
         if self.timer is not None:

@@ -18,7 +18,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
-from execution.broadcast import Outlet, outlet
+from execution.broadcast import Outlet, Pipe, outlet
 from gateway.admission import Admission, admit_ws_operation
 from gateway.errors import classify
 from gateway.observe import event_delivered, subscription_running
@@ -74,8 +74,9 @@ def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQ
     return [classify(error, context.request_id) for error in errors]
 
 
-def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
-    """Lets a subscription write its results to the socket itself (the broadcast path)."""
+def _pipe(adapter: Any) -> Pipe | None:
+    """The socket's one pipe for the frames of all its subscriptions (the broadcast
+    path writes them: execution/broadcast.py)."""
     if not isinstance(adapter, ASGIWebSocketAdapter):
         return None
     send_text = adapter.ws.send_text
@@ -84,7 +85,20 @@ def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
         await send_text(frame)
         event_delivered()
 
-    return Outlet(operation_id, next_type, deliver, classify_errors)
+    return Pipe(deliver)
+
+
+class _Outlets:
+    """Gives each operation of a connection an outlet on the connection's pipe."""
+
+    _socket_pipe: Pipe | None = None
+
+    def _outlet(self, operation_id: str, next_type: str) -> Outlet | None:
+        if self._socket_pipe is None:
+            self._socket_pipe = _pipe(self.websocket)  # type: ignore[attr-defined]
+        if self._socket_pipe is None:
+            return None
+        return Outlet(operation_id, next_type, self._socket_pipe, classify_errors)
 
 
 def subscription_field(view: Any, query: str, operation_name: str | None) -> str | None:
@@ -162,7 +176,9 @@ class _Counting:
             event_delivered()
 
 
-class TransportWsHandler(_Counting, _Budgeted, BaseGraphQLTransportWSHandler[Context, None]):
+class TransportWsHandler(
+    _Counting, _Budgeted, _Outlets, BaseGraphQLTransportWSHandler[Context, None]
+):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -181,7 +197,7 @@ class TransportWsHandler(_Counting, _Budgeted, BaseGraphQLTransportWSHandler[Con
 
     async def run_operation(self, operation: Any) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
-        outlet.set(_outlet(self.websocket, operation.id, "next"))
+        outlet.set(self._outlet(operation.id, "next"))
         view: GraphQLView = self.view  # type: ignore[assignment]
         budget = view.time_budget if operation.id in self.budgeted else None
         self.budgeted.discard(operation.id)
@@ -233,7 +249,7 @@ class TransportWsHandler(_Counting, _Budgeted, BaseGraphQLTransportWSHandler[Con
         await super().handle_subscribe(message)
 
 
-class LegacyWsHandler(_Counting, _Budgeted, BaseGraphQLWSHandler[Context, None]):
+class LegacyWsHandler(_Counting, _Budgeted, _Outlets, BaseGraphQLWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -261,7 +277,7 @@ class LegacyWsHandler(_Counting, _Budgeted, BaseGraphQLWSHandler[Context, None])
         variables: dict[str, object] | None,
     ) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
-        outlet.set(_outlet(self.websocket, operation_id, "data"))
+        outlet.set(self._outlet(operation_id, "data"))
         view: GraphQLView = self.view  # type: ignore[assignment]
         budget = view.time_budget if operation_id in self.budgeted else None
         self.budgeted.discard(operation_id)

@@ -2,6 +2,7 @@
 keep up is cut off without holding up the others."""
 
 import asyncio
+from typing import Any
 
 import orjson
 import pytest
@@ -221,11 +222,20 @@ class _Sockets:
         self.frames: dict[str, list[dict]] = {}
         self.ends: dict[str, list] = {}
         self.tasks: list[asyncio.Task] = []
+        self.pipes: dict[str, Any] = {}
 
     async def open(
-        self, op_id: str, viewer, *, stall: bool = False, query: str | None = None, variables=None
+        self,
+        op_id: str,
+        viewer,
+        *,
+        stall: bool = False,
+        query: str | None = None,
+        variables=None,
+        socket: str | None = None,
     ) -> None:
-        from execution.broadcast import Outlet, outlet
+        """A subscription `op_id` on the socket `socket` (its own unless named)."""
+        from execution.broadcast import Outlet, Pipe, outlet
         from gateway.ws_handlers import classify_errors
         from tests.conftest import make_context
 
@@ -233,16 +243,21 @@ class _Sockets:
         context = make_context(
             self.db, viewer, executor=self.executor, bus=self.bus, live=self.broadcaster
         )
-        frames = self.frames.setdefault(op_id, [])
+        self.frames.setdefault(op_id, [])
         ends = self.ends.setdefault(op_id, [])
 
         async def send(text: str) -> None:
             if stall:
                 await asyncio.Event().wait()
-            frames.append(orjson.loads(text))
+            frame = orjson.loads(text)
+            self.frames[frame["id"]].append(frame)
+
+        pipe = self.pipes.get(socket or op_id)
+        if pipe is None:
+            pipe = self.pipes[socket or op_id] = Pipe(send)
 
         async def run() -> None:
-            outlet.set(Outlet(op_id, "next", send, classify_errors))
+            outlet.set(Outlet(op_id, "next", pipe, classify_errors))
             stream = await schema.subscribe(
                 query or self.query, variable_values=variables, context_value=context
             )
@@ -255,9 +270,10 @@ class _Sockets:
         return [f["payload"]["data"]["contentPublished"]["title"] for f in self.frames[op_id]]
 
     async def close(self) -> None:
-        for task in self.tasks:
+        writers = [p.writer for p in self.pipes.values() if p.writer is not None]
+        for task in [*self.tasks, *writers]:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *writers, return_exceptions=True)
 
 
 async def _announce(db, content) -> None:
@@ -340,7 +356,8 @@ async def test_the_broadcast_filters_for_each_viewer(live) -> None:
 async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkeypatch) -> None:
     import execution.broadcast
 
-    monkeypatch.setattr(execution.broadcast, "MAX_PENDING_FRAMES", 3)
+    # About three frames of this document.
+    monkeypatch.setattr(execution.broadcast, "MAX_PENDING_BYTES", 600)
     db, bus = live
     author = await make_user(db)
     sockets = _Sockets(db, bus)
@@ -356,4 +373,31 @@ async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkey
     assert ended.errors[0].extensions["code"] == "SERVICE_UNAVAILABLE"
     assert sockets.frames["slow"] == []
     assert all(m.outlet.operation_id != "slow" for m in sockets.broadcaster.published)
+    await sockets.close()
+
+
+async def test_a_socket_that_does_not_read_is_cut_off_at_its_byte_bound(live, monkeypatch) -> None:
+    import execution.broadcast
+
+    # Frames of this document are ~160 characters: ten operations' first frames do not
+    # fit behind the one in flight, and what those cut off leave is filled again.
+    monkeypatch.setattr(execution.broadcast, "MAX_PENDING_BYTES", 1_000)
+    db, bus = live
+    author = await make_user(db)
+    sockets = _Sockets(db, bus)
+    for n in range(10):
+        await sockets.open(f"stalled-{n}", Viewer.anonymous(), stall=True, socket="stalled")
+    await sockets.open("reading", Viewer.anonymous())
+    await asyncio.sleep(0.2)
+    for n in range(5):
+        await _published(db, author, f"event {n}")
+    await _until(lambda: len(sockets.frames["reading"]) == 5)
+    await asyncio.sleep(0.2)
+    stalled = [sockets.ends[f"stalled-{n}"] for n in range(10)]
+    # Six frames fit, so at most six operations may still be waiting to be written.
+    assert sum(1 for ends in stalled if ends) >= 4
+    assert sockets.pipes["stalled"].pending_bytes <= 1_000
+    codes = {ends[0].errors[0].extensions["code"] for ends in stalled if ends}
+    assert codes == {"SERVICE_UNAVAILABLE"}
+    assert sockets.titles("reading") == [f"event {n}" for n in range(5)]
     await sockets.close()
