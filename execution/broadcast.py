@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -28,7 +28,7 @@ from db.notify import Closed, EventBus, Overflow
 from db.reads.shape import ViewerKind
 from execution.binding import viewer_kind
 from execution.executor import Executor, Payloads
-from execution.plan import ObjectPlan, variables_of
+from execution.plan import ObjectPlan, directive_variables, variables_of
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import GatewayError, ServiceUnavailable, Unauthenticated, require_viewer_id
@@ -43,6 +43,8 @@ MAX_PENDING_EVENTS = 10_000
 # Values an in-process subscriber (no socket) may have waiting.
 MAX_PENDING_VALUES = 100
 MAX_SUBSCRIBED_TAGS = 50
+# Documents whose plans are kept for the subscriptions that ask them.
+MAX_DOCUMENTS = 500
 
 Classify = Callable[[list[GraphQLError], Context], list[GraphQLError]]
 
@@ -294,22 +296,48 @@ class Broadcaster:
     """The live path of one process: its bus, the executor that builds answers, and the
     subscriptions it serves."""
 
-    def __init__(self, bus: EventBus, executor: Executor) -> None:
+    def __init__(self, bus: EventBus, executor: Executor, *, connections: int = 2) -> None:
         self.bus = bus
         self.executor = executor
         self.published: dict[Member, None] = {}  # contentPublished, in joining order
         self.notified: dict[int, dict[Member, None]] = {}  # notifications, by recipient
         self.by_viewer: dict[int, set[Member]] = {}
         self.task: asyncio.Task[None] | None = None
+        # Event work holds at most this many database connections at once; the rest of
+        # it waits here, not in the pool that requests share.
+        self.connections = asyncio.Semaphore(connections)
+        # (operation, type, @skip/@include values) -> (operation, document key, plan):
+        # subscriptions asking the same document share one plan and one group key.
+        self._plans: OrderedDict[Hashable, tuple[Any, Hashable, ObjectPlan]] = OrderedDict()
 
     # --- subscribing --------------------------------------------------------------------
 
+    def _planned(self, raw: Any, type_name: str) -> tuple[Hashable, ObjectPlan]:
+        variables = variables_of(raw)
+        names = directive_variables(raw.operation, raw.fragments)
+        # The parsed document is cached by its text (gateway/documents.py), so the same
+        # text comes as the same node; the entry keeps it alive, so its id is not reused.
+        key = (
+            id(raw.operation),
+            type_name,
+            tuple(repr(variables.coerced.get(n)) for n in names),
+        )
+        found = self._plans.get(key)
+        if found is not None and found[0] is raw.operation:
+            self._plans.move_to_end(key)
+            return found[1], found[2]
+        plan, _ = self.executor.planner.object(
+            type_name, list(raw.field_nodes), raw.fragments, variables
+        )
+        document = (print_ast(raw.operation), tuple(print_ast(f) for f in raw.fragments.values()))
+        self._plans[key] = (raw.operation, document, plan)
+        if len(self._plans) > MAX_DOCUMENTS:
+            self._plans.popitem(last=False)
+        return document, plan
+
     def _member(self, info: Any, type_name: str, wanted: frozenset[str] | None = None) -> Member:
         raw = info._raw_info
-        document = (print_ast(raw.operation), tuple(print_ast(f) for f in raw.fragments.values()))
-        plan, _ = self.executor.planner.object(
-            type_name, list(raw.field_nodes), raw.fragments, variables_of(raw)
-        )
+        document, plan = self._planned(raw, type_name)
         return Member(
             info.context,
             plan,
@@ -408,7 +436,8 @@ class Broadcaster:
         if not members:
             return
         db = members[0].ctx.db
-        audience = await self.executor.audience(db, content_id, members)
+        async with self.connections:
+            audience = await self.executor.audience(db, content_id, members)
         groups: dict[Hashable, list[Member]] = {}
         for member in members:
             if member.viewer_id is not None and audience.muted(member.viewer_id):
@@ -416,16 +445,31 @@ class Broadcaster:
             if member.wanted is not None and member.wanted.isdisjoint(audience.tags):
                 continue
             groups.setdefault(member.group, []).append(member)
-        for group in groups.values():
-            await self._deliver(group, "Content", content_id, audience)
+        await self._deliver_all(groups, "Content", content_id, audience)
 
     async def _notification(self, notification_id: int, recipient: int) -> None:
         members = list(self.notified.get(recipient, {}))
         groups: dict[Hashable, list[Member]] = {}
         for member in members:
             groups.setdefault(member.group, []).append(member)
-        for group in groups.values():
-            await self._deliver(group, "Notification", notification_id, None)
+        await self._deliver_all(groups, "Notification", notification_id, None)
+
+    async def _deliver_all(
+        self, groups: dict[Hashable, list[Member]], type_name: str, pk: int, audience: Any
+    ) -> None:
+        """Each group's statement, as many at once as the event's connections allow; a
+        group's answers leave as soon as its statement returns."""
+        if len(groups) == 1:
+            (group,) = groups.values()
+            await self._deliver(group, type_name, pk, audience)
+            return
+        results = await asyncio.gather(
+            *(self._deliver(group, type_name, pk, audience) for group in groups.values()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("live delivery to a group failed", exc_info=result)
 
     async def _deliver(self, group: list[Member], type_name: str, pk: int, audience: Any) -> None:
         """One statement answers the whole group: for each distinct audience in it (or
@@ -436,9 +480,10 @@ class Broadcaster:
             key = audience.key(member) if audience is not None else member.viewer_id
             by_answer.setdefault(key, []).append(member)
         viewers = [members[0].viewer_id for members in by_answer.values()]
-        payloads: Payloads = await self.executor.payloads(
-            first.ctx, first.plan, first.variables, first.kind, type_name, pk, viewers
-        )
+        async with self.connections:
+            payloads: Payloads = await self.executor.payloads(
+                first.ctx, first.plan, first.variables, first.kind, type_name, pk, viewers
+            )
         for members, viewer_id in zip(by_answer.values(), viewers, strict=True):
             value = payloads.get(viewer_id)
             if value is None:

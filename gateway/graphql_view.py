@@ -154,7 +154,11 @@ class GraphQLView(GraphQL[Context, None]):
         # What live subscriptions may hold, per connection, client and process.
         self.live_budget = LiveBudget(live_limits)
         self.bus = bus
-        self.broadcaster = Broadcaster(bus, executor) if bus is not None else None
+        self.broadcaster = (
+            Broadcaster(bus, executor, connections=live_limits.connections)
+            if bus is not None
+            else None
+        )
         self.live = LiveSockets(on_drain=bus.stop if bus is not None else _nothing)
         self.database = database
         self.cursors = cursors

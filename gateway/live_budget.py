@@ -32,6 +32,8 @@ class LiveLimits:
     cost_per_connection: int = 10_000
     cost_per_client: int = 50_000
     cost_per_process: int = 1_000_000
+    # Database connections event work may hold at once (execution/broadcast.py).
+    connections: int = 2
 
 
 class LiveBudget:

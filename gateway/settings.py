@@ -230,6 +230,10 @@ class Settings(BaseSettings):
     subscription_cost_per_process: int = Field(
         default=1_000_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_PROCESS"
     )
+    # Database connections live event work may hold at once; the rest of it waits.
+    live_db_connections: int = Field(
+        default=2, gt=0, validation_alias="GATEWAY_LIVE_DB_CONNECTIONS"
+    )
 
     # Ranking (docs/ranking.md): GATEWAY_RANK_* each.
     ranking: RankingSettings = Field(default_factory=RankingSettings)
@@ -368,6 +372,7 @@ class Settings(BaseSettings):
             cost_per_connection=self.subscription_cost_per_connection,
             cost_per_client=self.subscription_cost_per_client,
             cost_per_process=self.subscription_cost_per_process,
+            connections=self.live_db_connections,
         )
 
     def safeguards(self) -> Safeguards:

@@ -376,6 +376,57 @@ async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkey
     await sockets.close()
 
 
+# Issue 15's document: nested pages and viewer fields (cost 907).
+HEAVY = """subscription { contentPublished { id title author { handle viewerFollows
+  contents(first: 100) { totalCount edges { node { id title body tags { name contentCount } } } }
+} } }"""
+
+
+async def test_the_heavy_document_is_executed_once_per_event_and_audience(
+    live, monkeypatch
+) -> None:
+    from db.session import StatementCounter
+
+    db, bus = live
+    author = await make_user(db, handle="prolific")
+    for n in range(5):
+        await make_content(db, author, title=f"older {n}", tags=("python",))
+    reader = await make_user(db)
+    counts, calls = [], []
+    for sockets_count, per_socket in ((1, 2), (5, 10)):
+        sockets = _Sockets(db, bus, HEAVY)
+        viewers = []
+        original = sockets.executor.payloads
+
+        async def counting(*args, viewers=viewers, original=original):
+            viewers.append(args[-1])
+            return await original(*args)
+
+        monkeypatch.setattr(sockets.executor, "payloads", counting)
+        ops = [f"s{s}-{n}" for s in range(sockets_count) for n in range(per_socket)]
+        for op in ops:
+            await sockets.open(op, Viewer.anonymous(), socket=op.split("-")[0])
+        # The same signed-in viewer on several operations is one audience too.
+        for n in range(3):
+            await sockets.open(f"reader-{n}", Viewer.member(reader.id), socket="reader")
+        await asyncio.sleep(0.2)
+        content = await make_content(db, author, title=f"for {len(ops)}", tags=("python",))
+        with StatementCounter(db) as counter:
+            await _announce(db, content)
+            everyone = [*ops, *(f"reader-{n}" for n in range(3))]
+            await _until(lambda s=sockets, e=everyone: all(s.frames[op] for op in e))
+        counts.append(counter.count)
+        calls.append(sorted((tuple(v) for v in viewers), key=repr))
+        answers = {orjson.dumps(sockets.frames[op][0]["payload"]) for op in ops}
+        assert len(answers) == 1, "every anonymous socket gets the same answer"
+        page = sockets.frames[ops[0]][0]["payload"]["data"]["contentPublished"]["author"]
+        assert page["contents"]["totalCount"] == 5 + len(counts)  # and those published here
+        await sockets.close()
+    # One statement for the anonymous audience and one for the reader, for 2 or 50.
+    assert calls == [sorted([(None,), (reader.id,)], key=repr)] * 2
+    assert counts[0] == counts[1], "the cost of an event must not grow with subscriptions"
+
+
 async def test_a_socket_that_does_not_read_is_cut_off_at_its_byte_bound(live, monkeypatch) -> None:
     import execution.broadcast
 
@@ -401,3 +452,35 @@ async def test_a_socket_that_does_not_read_is_cut_off_at_its_byte_bound(live, mo
     assert codes == {"SERVICE_UNAVAILABLE"}
     assert sockets.titles("reading") == [f"event {n}" for n in range(5)]
     await sockets.close()
+
+
+async def test_event_work_holds_no_more_connections_than_it_may(live) -> None:
+    db, bus = live
+    author = await make_user(db)
+    sockets = _Sockets(db, bus)
+    sockets.broadcaster.connections = asyncio.Semaphore(2)
+    in_flight, most = 0, 0
+    fetch = db.fetch
+
+    async def counted(*args, **kwargs):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.05)  # long enough for the others to start meanwhile
+            return await fetch(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    db.fetch = counted  # type: ignore[method-assign]
+    # Eight documents: eight statements for one event.
+    fields = ["title", "summary", "body", "language", "status", "visibility", "createdAt", "id"]
+    for field in fields:
+        await sockets.open(
+            field, Viewer.anonymous(), query=f"subscription {{ contentPublished {{ {field} }} }}"
+        )
+    await asyncio.sleep(0.2)
+    await _published(db, author, "to eight documents")
+    await _until(lambda: all(sockets.frames[f] for f in fields))
+    await sockets.close()
+    assert most == 2
