@@ -245,9 +245,9 @@ class Executor:
 
     async def audience(self, db: Database, content_id: int, members: list[Any]) -> "Audience":
         """Who of `members` muted the content, its tags, and what their answers depend on."""
-        shareable = [m for m in members if not beyond_audience(m.plan)]
-        reacted = any(uses_audience(m.plan, "viewer_has_reacted") for m in shareable)
-        affinities = any(uses_audience(m.plan, "tags") for m in shareable)
+        shareable = [m for m in members if not any(beyond_audience(p) for p in m.plans)]
+        reacted = any(uses_audience(p, "viewer_has_reacted") for m in shareable for p in m.plans)
+        affinities = any(uses_audience(p, "tags") for m in shareable for p in m.plans)
         key = (reacted, affinities)
         compiled = self._audiences.get(key)
         if compiled is None:
@@ -312,7 +312,7 @@ class Audience:
         """Members with equal keys get equal answers: the same kind of viewer (and
         whether they wrote it), and equal values for what the answer depends on; or,
         for documents that depend on more, the viewer themself."""
-        if beyond_audience(member.plan):
+        if any(beyond_audience(plan) for plan in member.plans):
             return ("viewer", member.viewer_id)
         if member.viewer_id is None:
             return (member.kind,)

@@ -7,6 +7,7 @@ for queries, and the viewer's rate limit.
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -77,8 +78,12 @@ def _ws_authorization(context: Context) -> str | None:
     return header if isinstance(header, str) else None
 
 
-async def _nothing() -> None:
-    return None
+async def _stop_live(broadcaster: Broadcaster | None, bus: EventBus | None) -> None:
+    """Every subscription completes; then the process stops listening."""
+    if broadcaster is not None:
+        await broadcaster.close()
+    if bus is not None:
+        await bus.stop()
 
 
 def _error_response(
@@ -140,6 +145,7 @@ class GraphQLView(GraphQL[Context, None]):
         time_budget: float = 0.0,
         outreach: Outreach | None = None,
         live_limits: LiveLimits | None = None,
+        broadcaster: Broadcaster | None = None,
     ) -> None:
         live_limits = live_limits or LiveLimits()
         super().__init__(
@@ -154,12 +160,8 @@ class GraphQLView(GraphQL[Context, None]):
         # What live subscriptions may hold, per connection, client and process.
         self.live_budget = LiveBudget(live_limits)
         self.bus = bus
-        self.broadcaster = (
-            Broadcaster(bus, executor, connections=live_limits.connections)
-            if bus is not None
-            else None
-        )
-        self.live = LiveSockets(on_drain=bus.stop if bus is not None else _nothing)
+        self.broadcaster = broadcaster
+        self.live = LiveSockets(on_drain=functools.partial(_stop_live, broadcaster, bus))
         self.database = database
         self.cursors = cursors
         self.passwords = passwords

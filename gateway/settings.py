@@ -230,6 +230,23 @@ class Settings(BaseSettings):
     subscription_cost_per_process: int = Field(
         default=1_000_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_PROCESS"
     )
+    # The event log (db/event_log.py, docs/live-updates.md): how long and how many events
+    # it keeps (a resume cursor older than that is CURSOR_EXPIRED), how often it is
+    # pruned, and how often a process looks at it when no wake-up came.
+    event_log_retention_hours: float = Field(
+        default=24.0, gt=0, validation_alias="GATEWAY_EVENT_LOG_RETENTION_HOURS"
+    )
+    event_log_max_events: int = Field(
+        default=1_000_000, gt=0, validation_alias="GATEWAY_EVENT_LOG_MAX_EVENTS"
+    )
+    event_log_prune_seconds: float = Field(
+        default=10.0, gt=0, validation_alias="GATEWAY_EVENT_LOG_PRUNE_SECONDS"
+    )
+    event_log_poll_seconds: float = Field(
+        default=1.0, gt=0, validation_alias="GATEWAY_EVENT_LOG_POLL_SECONDS"
+    )
+    # Off: writes append no events, so no live updates (what events cost writers).
+    events: bool = Field(default=True, validation_alias="GATEWAY_EVENTS")
     # Database connections live event work may hold at once; the rest of it waits.
     live_db_connections: int = Field(
         default=2, gt=0, validation_alias="GATEWAY_LIVE_DB_CONNECTIONS"

@@ -18,7 +18,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
-from execution.broadcast import Outlet, Pipe, outlet
+from execution.pipe import Outlet, Pipe, outlet
 from gateway.admission import Admission, admit_ws_operation
 from gateway.errors import classify
 from gateway.observe import event_delivered, subscription_running
