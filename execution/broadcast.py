@@ -19,25 +19,28 @@ import asyncio
 import functools
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from graphql import print_ast
+from graphql.execution.values import VariableValues
 
+from db.errors import DatabaseUnavailable
 from db.event_log import LoggedEvent, Position
 from db.log_follower import LogFollower
 from execution.catch_up import CatchUp
 from execution.executor import Executor, Payloads
 from execution.member import Member, Shape, SlowConsumer, wanted_tags
-from execution.pipe import Outlet, outlet
+from execution.pipe import Outlet, outlet, text_frame
 from execution.plan import ObjectPlan, directive_variables, variables_of
 from resolvers.context import Context
 from resolvers.errors import (
     BadUserInput,
     CursorExpired,
     GatewayError,
+    ServiceUnavailable,
     Unauthenticated,
     require_viewer_id,
 )
@@ -46,6 +49,10 @@ log = logging.getLogger(__name__)
 
 # Documents whose plans are kept for the subscriptions that ask them.
 MAX_DOCUMENTS = 500
+# An event's statements are tried again while the database is unreachable: from this
+# wait (doubling to 1 s) for at most this long.
+RETRY_SECONDS = (0.05, 30.0)
+_T = TypeVar("_T")
 CURSOR_KIND = "event"
 
 
@@ -69,6 +76,8 @@ class Broadcaster:
         self._plans: OrderedDict[Hashable, tuple[Any, Hashable, Shape, tuple[ObjectPlan, ...]]]
         self._plans = OrderedDict()
         self._started = False
+        # Told how many answers each delivery handed to subscribers (metrics).
+        self.on_delivered: Callable[[int], object] | None = None
 
     def start(self) -> None:
         if not self._started:
@@ -86,30 +95,30 @@ class Broadcaster:
     # --- subscribing --------------------------------------------------------------------
 
     def _planned(
-        self, raw: Any, type_name: str, wrapped: bool
+        self,
+        operation: Any,
+        fragments: dict[str, Any],
+        nodes: list[Any],
+        variables: VariableValues,
+        type_name: str,
+        wrapped: bool,
     ) -> tuple[Hashable, Shape, tuple[ObjectPlan, ...]]:
-        variables = variables_of(raw)
-        names = directive_variables(raw.operation, raw.fragments)
+        names = directive_variables(operation, fragments)
         # The parsed document is cached by its text (gateway/documents.py), so the same
         # text comes as the same node; the entry keeps it alive, so its id is not reused.
-        key = (
-            id(raw.operation),
-            type_name,
-            tuple(repr(variables.coerced.get(n)) for n in names),
-        )
+        key = (id(operation), type_name, tuple(repr(variables.coerced.get(n)) for n in names))
         found = self._plans.get(key)
-        if found is not None and found[0] is raw.operation:
+        if found is not None and found[0] is operation:
             self._plans.move_to_end(key)
             return found[1], found[2], found[3]
-        nodes, fragments = list(raw.field_nodes), raw.fragments
         if wrapped:
             fields, plans = self.executor.planner.event(type_name, nodes, fragments, variables)
             shape = Shape(type_name, fields)
         else:
             plan, _ = self.executor.planner.object(type_name, nodes, fragments, variables)
             shape, plans = Shape(type_name), (plan,)
-        document = (print_ast(raw.operation), tuple(print_ast(f) for f in raw.fragments.values()))
-        self._plans[key] = (raw.operation, document, shape, plans)
+        document = (print_ast(operation), tuple(print_ast(f) for f in fragments.values()))
+        self._plans[key] = (operation, document, shape, plans)
         if len(self._plans) > MAX_DOCUMENTS:
             self._plans.popitem(last=False)
         return document, shape, plans
@@ -124,7 +133,35 @@ class Broadcaster:
         after: str | None = None,
     ) -> Member:
         raw = info._raw_info
-        ctx: Context = info.context
+        return self._new_member(
+            info.context,
+            raw.operation,
+            raw.fragments,
+            list(raw.field_nodes),
+            raw.path.key,
+            variables_of(raw),
+            outlet.get(),
+            type_name,
+            wrapped=wrapped,
+            wanted=wanted,
+            after=after,
+        )
+
+    def _new_member(
+        self,
+        ctx: Context,
+        operation: Any,
+        fragments: dict[str, Any],
+        nodes: list[Any],
+        key: str,
+        variables: VariableValues,
+        target: Outlet | None,
+        type_name: str,
+        *,
+        wrapped: bool = False,
+        wanted: frozenset[str] | None = None,
+        after: str | None = None,
+    ) -> Member:
         position: Position | None = None
         if after is not None:
             try:
@@ -134,12 +171,53 @@ class Broadcaster:
                 raise BadUserInput(
                     "`after` is not a cursor of this subscription: pass one it sent"
                 ) from None
-        document, shape, plans = self._planned(raw, type_name, wrapped)
-        member = Member(
-            ctx, plans, shape, document, variables_of(raw), raw.path.key, outlet.get(), wanted
+        document, shape, plans = self._planned(
+            operation, fragments, nodes, variables, type_name, wrapped
         )
+        member = Member(ctx, plans, shape, document, variables, key, target, wanted)
         member.position = position
         member.since = self.follower.position
+        return member
+
+    def open(
+        self,
+        ctx: Context,
+        field: str,
+        arguments: dict[str, Any],
+        operation: Any,
+        fragments: dict[str, Any],
+        nodes: list[Any],
+        key: str,
+        variables: VariableValues,
+        target: Outlet,
+    ) -> Member:
+        """A subscription to `field` whose frames go to `target`, started without an
+        operation of strawberry's (gateway/live_operations.py); raises what refuses it.
+        Its end resolves `member.ended`."""
+        build = functools.partial(
+            self._new_member, ctx, operation, fragments, nodes, key, variables, target
+        )
+        if field == "contentPublished":
+            member = build("Content", wanted=wanted_tags(arguments.get("tags")))
+            self._join(member, self.published)
+        elif field == "contentEvents":
+            member = build(
+                "ContentEvent",
+                wrapped=True,
+                wanted=wanted_tags(arguments.get("tags")),
+                after=arguments.get("after"),
+            )
+            self._start(member, self.published)
+        else:
+            viewer_id = require_viewer_id(ctx.viewer.id, "receive notifications")
+            if field == "notifications":
+                member = build("Notification")
+                self._join(member, self.notified.setdefault(viewer_id, {}))
+            else:
+                member = build("NotificationEvent", wrapped=True, after=arguments.get("after"))
+                self._start(member, self.notified.setdefault(viewer_id, {}))
+        if self.closed:
+            member.end(None)
         return member
 
     async def content_published(self, info: Any, tags: list[str] | None) -> AsyncIterator[Any]:
@@ -271,11 +349,32 @@ class Broadcaster:
         elif event.kind == "notification":
             await self._deliver_all(_grouped(members), "Notification", event, None)
 
+    async def _statement(self, run: Callable[[], Awaitable[_T]]) -> _T:
+        """An event's statement on one of its connections, tried again while the
+        database cannot be reached (a connection cut, a failover): an event whose
+        answers cannot be built is not skipped."""
+        delay = RETRY_SECONDS[0]
+        deadline = asyncio.get_running_loop().time() + RETRY_SECONDS[1]
+        while True:
+            try:
+                async with self.connections:
+                    return await run()
+            except DatabaseUnavailable:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
     async def _published(self, event: LoggedEvent, members: list[Member]) -> None:
         content_id = int(event.body["id"])
         db = members[0].ctx.db
-        async with self.connections:
-            audience = await self.executor.audience(db, content_id, members)
+        try:
+            audience = await self._statement(
+                functools.partial(self.executor.audience, db, content_id, members)
+            )
+        except DatabaseUnavailable:
+            _missed(members)
+            raise
         kept = []
         for member in members:
             if member.viewer_id is not None and audience.muted(member.viewer_id):
@@ -300,14 +399,19 @@ class Broadcaster:
         pk = int(event.body["id"])
         if len(groups) == 1:
             (group,) = groups.values()
-            await self._deliver(group, type_name, pk, cursor, audience)
+            try:
+                await self._deliver(group, type_name, pk, cursor, audience)
+            except Exception:
+                _missed(group)
+                raise
             return
         results = await asyncio.gather(
             *(self._deliver(g, type_name, pk, cursor, audience) for g in groups.values()),
             return_exceptions=True,
         )
-        for result in results:
+        for group, result in zip(groups.values(), results, strict=True):
             if isinstance(result, BaseException):
+                _missed(group)
                 log.error("live delivery to a group failed", exc_info=result)
 
     async def _deliver(
@@ -323,26 +427,47 @@ class Broadcaster:
         viewers = [members[0].viewer_id for members in by_answer.values()]
         built: list[Payloads] = []
         for plan in first.plans:
-            async with self.connections:
-                built.append(
-                    await self.executor.payloads(
-                        first.ctx, plan, first.variables, first.kind, type_name, pk, viewers
+            built.append(
+                await self._statement(
+                    functools.partial(
+                        self.executor.payloads,
+                        first.ctx,
+                        plan,
+                        first.variables,
+                        first.kind,
+                        type_name,
+                        pk,
+                        viewers,
                     )
                 )
+            )
+        delivered = 0
         for members, viewer_id in zip(by_answer.values(), viewers, strict=True):
             objects = [payloads.get(viewer_id) for payloads in built]
             if not objects or any(o is None for o in objects):
                 continue  # not for this audience to see
+            delivered += len(members)
             value = first.shape.value(objects, cursor)
             serialized = orjson.dumps({"data": {first.key: value}}).decode()
-            frames: dict[str, str] = {}
+            frames: dict[str, tuple[str, bytes]] = {}
             for member in members:
-                frame = None
-                if member.outlet is not None:
-                    frame = frames.get(member.prefix)
-                    if frame is None:
-                        frame = frames[member.prefix] = f"{member.prefix}{serialized}}}"
-                member.deliver(value, frame)
+                if member.outlet is None:
+                    member.deliver(value, None)
+                    continue
+                found = frames.get(member.prefix)
+                if found is None:
+                    text = f"{member.prefix}{serialized}}}"
+                    found = frames[member.prefix] = (text, text_frame(text))
+                member.deliver(value, found[0], found[1])
+        if delivered and self.on_delivered is not None:
+            self.on_delivered(delivered)
+
+
+def _missed(members: Iterable[Member]) -> None:
+    """They could not be given an event: they end (SERVICE_UNAVAILABLE), and resume
+    from their last cursor, rather than go on without it."""
+    for member in members:
+        member.end(ServiceUnavailable())
 
 
 def _grouped(members: Iterable[Member]) -> dict[Hashable, list[Member]]:

@@ -102,7 +102,10 @@ class CatchUp:
                 if event.kind == "token_revoked":
                     broadcaster.revoked(int(event.body["user"]), event.position)
                 else:
-                    await broadcaster.dispatch(event, _for(event.kind, event.body, current))
+                    try:
+                        await broadcaster.dispatch(event, _for(event.kind, event.body, current))
+                    except Exception:  # those it was for were ended (they resume later)
+                        log.exception("replaying %s failed", event)
                 for member in current:
                     member.position = event.position
             if len(read.events) < BATCH:

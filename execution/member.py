@@ -12,7 +12,7 @@ from graphql.execution.values import VariableValues
 from db.event_log import Position
 from execution.binding import viewer_kind
 from execution.pipe import Outlet
-from execution.plan import ObjectPlan
+from execution.plan import ObjectPlan, beyond_audience
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.errors import GatewayError, ServiceUnavailable
@@ -60,6 +60,35 @@ class Shape:
 
 
 _prefixes: dict[tuple[str, str], str] = {}
+_personal_plans: dict[int, tuple[tuple[ObjectPlan, ...], bool]] = {}
+
+
+def _personal(plans: tuple[ObjectPlan, ...]) -> bool:
+    """beyond_audience of the plans, walked once per plan, not for every event and
+    subscription (plans are shared by the subscriptions of a document)."""
+    found = _personal_plans.get(id(plans))
+    if found is not None and found[0] is plans:
+        return found[1]
+    personal = any(beyond_audience(plan) for plan in plans)
+    if len(_personal_plans) > 1_000:
+        _personal_plans.clear()
+    _personal_plans[id(plans)] = (plans, personal)
+    return personal
+
+
+_variables_keys: dict[str, str] = {}
+
+
+def _variables_key(coerced: dict[str, Any]) -> str:
+    """The variables as a group key, one string per distinct value: the bytes orjson
+    returns keep a 4 KB buffer each, a lot to hold for every subscription."""
+    key = orjson.dumps(coerced, option=orjson.OPT_SORT_KEYS).decode()
+    found = _variables_keys.get(key)
+    if found is not None:
+        return found
+    if len(_variables_keys) < 10_000:
+        _variables_keys[key] = key
+    return key
 
 
 def _prefix(target: Outlet) -> str:
@@ -90,6 +119,7 @@ class Member:
         "kind",
         "leave",
         "outlet",
+        "personal",
         "plans",
         "position",
         "prefix",
@@ -117,10 +147,12 @@ class Member:
     ) -> None:
         self.ctx = ctx
         self.plans = plans
+        # Whether its answer depends on more than an audience holds (plan.py).
+        self.personal = _personal(plans)
         self.shape = shape
         self.document = document
         self.variables = variables
-        self.variables_key = orjson.dumps(variables.coerced, option=orjson.OPT_SORT_KEYS)
+        self.variables_key = _variables_key(variables.coerced)
         self.key = key
         self.outlet = target
         self.wanted = wanted
@@ -153,7 +185,7 @@ class Member:
     def wants(self, position: Position) -> bool:
         return self.position is None or position > self.position
 
-    def deliver(self, value: Any, frame: str | None) -> None:
+    def deliver(self, value: Any, frame: str | None, encoded: bytes | None = None) -> None:
         if self.ending:
             return
         if self.outlet is None:
@@ -164,7 +196,7 @@ class Member:
                 self.values.put_nowait(value)
             return
         assert frame is not None
-        if not self.outlet.pipe.push(frame, self):
+        if not self.outlet.pipe.push(frame, self, encoded=encoded):
             self.end(SlowConsumer())
 
     def written(self) -> None:

@@ -23,26 +23,59 @@ MAX_PENDING_BYTES = 1_048_576
 Classify = Callable[[list[GraphQLError], Context], list[GraphQLError]]
 
 
+def text_frame(text: str) -> bytes:
+    """`text` as one unmasked WebSocket text frame (RFC 6455), as a server sends it."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
+
+
 class Pipe:
     """One socket's frames, whichever of its operations they are for: written at once
     when the socket takes them without waiting (no task is made for those), else queued
     behind the frame in flight, up to MAX_PENDING_BYTES for the socket."""
 
-    def __init__(self, send: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+    def __init__(
+        self,
+        send: Callable[[str], Coroutine[Any, Any, None]],
+        write_frame: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.send = send
-        self.pending: deque[tuple[str, Member]] = deque()
+        # Writes a prepared frame straight to the socket when it can (gateway/connections.py).
+        self.write_frame = write_frame
+        # Made when a frame must wait: an empty deque is 700 bytes, for every socket.
+        self.pending: deque[tuple[str, Member | None]] | None = None
         self.pending_bytes = 0
         self.writer: asyncio.Task[None] | None = None
         self.members: set[Member] = set()
 
-    def push(self, frame: str, member: "Member") -> bool:
-        """False when the frame does not fit behind those waiting."""
+    def push(
+        self,
+        frame: str,
+        member: "Member | None",
+        *,
+        force: bool = False,
+        encoded: bytes | None = None,
+    ) -> bool:
+        """False when the frame does not fit behind those waiting. `member` None: a
+        message of the protocol's own (the end of an operation), which always goes.
+        `encoded`: the frame as WebSocket bytes, shared by every socket it goes to."""
+        direct = self.writer is None and encoded is not None and self.write_frame is not None
+        if direct and self.write_frame(encoded):  # type: ignore[misc, arg-type]
+            return True
         if self.writer is not None:
-            if self.pending_bytes + len(frame) > MAX_PENDING_BYTES:
+            if not force and self.pending_bytes + len(frame) > MAX_PENDING_BYTES:
                 return False
+            if self.pending is None:
+                self.pending = deque()
             self.pending.append((frame, member))
             self.pending_bytes += len(frame)
-            member.in_flight += 1
+            if member is not None:
+                member.in_flight += 1
             return True
         coro = self.send(frame)
         try:
@@ -52,28 +85,34 @@ class Pipe:
         except Exception:
             self._gone()
             return True
-        member.in_flight += 1
+        if member is not None:
+            member.in_flight += 1
         self.writer = asyncio.ensure_future(self._write(coro, awaiting, member))
         return True
 
-    async def _write(self, coro: Coroutine[Any, Any, None], awaiting: Any, first: "Member") -> None:
+    async def _write(
+        self, coro: Coroutine[Any, Any, None], awaiting: Any, first: "Member | None"
+    ) -> None:
         try:
             await _resume(coro, awaiting)
-            first.written()
+            if first is not None:
+                first.written()
             while self.pending:
                 frame, member = self.pending.popleft()
                 self.pending_bytes -= len(frame)
-                if not member.dropped:
+                if member is None or not member.dropped:
                     await self.send(frame)
-                member.written()
+                if member is not None:
+                    member.written()
         except Exception:
             self._gone()
         finally:
             self.writer = None
+            self.pending = None
 
     def drop(self, member: "Member") -> None:
         """Forgets the frames waiting for `member` (cut off for falling behind)."""
-        if any(m is member for _, m in self.pending):
+        if self.pending is not None and any(m is member for _, m in self.pending):
             kept = deque((f, m) for f, m in self.pending if m is not member)
             self.pending_bytes = sum(len(f) for f, _ in kept)
             self.pending = kept
@@ -82,7 +121,7 @@ class Pipe:
 
     def _gone(self) -> None:
         """The socket is closed: strawberry cancels its operations; stop writing to it."""
-        self.pending.clear()
+        self.pending = None
         self.pending_bytes = 0
         for member in list(self.members):
             member.in_flight = 0

@@ -50,6 +50,7 @@ from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import Draining, drain_before_exit
 from gateway.tracing import Tracing
 from gateway.webhook_client import WebhookClient
+from gateway.websocket_route import WebSocketsStraight
 from gateway.worker import DeliveryWorker
 from resolvers.cursors import CursorCodec
 from resolvers.outreach import Outreach
@@ -133,6 +134,8 @@ def create_app(
     read_primary = functools.partial(database.fetch, primary=True)
     follower = LogFollower(read_primary, poll_seconds=settings.event_log_poll_seconds)
     broadcaster = Broadcaster(follower, executor, connections=live_limits.connections)
+    if settings.metrics:
+        broadcaster.on_delivered = metrics.EVENTS_DELIVERED.inc
     wakeups = Wakeups(read_primary, local=follower.wake)
     database.after_commit = wakeups.committed
     if bus is not None:
@@ -247,6 +250,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(WebSocketsStraight, endpoint=graphql, counted=observer.metrics_on),
             Middleware(RequestIdMiddleware),
             Middleware(
                 observe.ObserveRequests,

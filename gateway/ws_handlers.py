@@ -20,7 +20,9 @@ from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
 from execution.pipe import Outlet, Pipe, outlet
 from gateway.admission import Admission, admit_ws_operation
+from gateway.connections import FRAME_WRITER
 from gateway.errors import classify
+from gateway.live_operations import LiveOperations, plan_live
 from gateway.observe import event_delivered, subscription_running
 from gateway.rate_limits import REFUSAL_DELAY_SECONDS, rate_key
 from resolvers.context import Context
@@ -79,13 +81,9 @@ def _pipe(adapter: Any) -> Pipe | None:
     path writes them: execution/broadcast.py)."""
     if not isinstance(adapter, ASGIWebSocketAdapter):
         return None
-    send_text = adapter.ws.send_text
-
-    async def deliver(frame: str) -> None:
-        await send_text(frame)
-        event_delivered()
-
-    return Pipe(deliver)
+    # What it delivers is counted by the broadcaster, once per group (metrics).
+    write_frame = adapter.ws.scope.get("extensions", {}).get(FRAME_WRITER)
+    return Pipe(adapter.ws.send_text, write_frame)
 
 
 class _Outlets:
@@ -177,7 +175,7 @@ class _Counting:
 
 
 class TransportWsHandler(
-    _Counting, _Budgeted, _Outlets, BaseGraphQLTransportWSHandler[Context, None]
+    _Counting, _Budgeted, _Outlets, LiveOperations, BaseGraphQLTransportWSHandler[Context, None]
 ):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -217,11 +215,45 @@ class TransportWsHandler(
             await super().handle_connection_init(message)
         except DatabaseUnavailable:
             await self.websocket.close(code=TRY_AGAIN_LATER, reason=UNAVAILABLE)
+        if self.connection_acknowledged and self.connection_init_timeout_task is not None:
+            # Its work is done; a sleeping task held for the socket's life costs memory.
+            self.connection_init_timeout_task.cancel()
+            self.connection_init_timeout_task = None
+
+    async def _started_live(self, message: Any, release: Any) -> bool:
+        """Starts a live subscription on the broadcaster (gateway/live_operations.py);
+        False when it is not one, for strawberry to run."""
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        target = self._outlet(message["id"], "next")
+        planned = plan_live(view, self.context, message["payload"])
+        if planned is None or target is None:
+            return False
+        if planned.errors is not None:
+            if release is not None:
+                release()
+            errors = classify_errors(planned.errors, self.context)
+            payload = [error.formatted for error in errors]
+            await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+            return True
+        self.start_live(message["id"], planned, target.pipe, release, classify_errors)
+        return True
+
+    async def handle_complete(self, message: Any) -> None:
+        if not self.complete_live(message["id"]):
+            await super().handle_complete(message)
+
+    async def shutdown(self) -> None:
+        self.end_all_live()
+        await super().shutdown()
 
     async def handle_subscribe(self, message: Any) -> None:
         view: GraphQLView = self.view  # type: ignore[assignment]
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
+            return
+        if self.connection_acknowledged and message["id"] in self._live_table():
+            reason = f"Subscriber for {message['id']} already exists"
+            await self.websocket.close(code=4409, reason=reason)
             return
         if self.connection_acknowledged and message["id"] not in self.operations:
             admitted = await admit_ws_operation(
@@ -233,10 +265,13 @@ class TransportWsHandler(
                 # REFUSAL_DELAY_SECONDS).
                 await asyncio.sleep(REFUSAL_DELAY_SECONDS)
             else:
-                refusal, release = self._refusal_before_start(len(self.operations), admitted)
+                running = len(self.operations) + self.live_count()
+                refusal, release = self._refusal_before_start(running, admitted)
             if refusal is not None:
                 payload = [refusal.formatted]
                 await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+                return
+            if admitted.subscription and await self._started_live(message, release):
                 return
             await super().handle_subscribe(message)
             operation = self.operations.get(message["id"])
