@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.outbox import mark_enqueued
 from db.outreach_tables import DEFAULT_EMAIL_CHOICES
 from db.tables import EmailSettings, Notification
 
@@ -87,7 +88,9 @@ async def enqueue_notification_emails(
     result = await (await session.connection()).execute(
         statement, {"ids": list(notification_ids), **DEFAULT_EMAIL_CHOICES}
     )
-    return int(result.rowcount or 0)
+    count = int(result.rowcount or 0)
+    mark_enqueued(session, count)
+    return count
 
 
 @dataclass(frozen=True, slots=True)

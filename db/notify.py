@@ -1,9 +1,11 @@
-"""Events through Postgres LISTEN/NOTIFY: written inside a write's transaction, so an
-event leaves only if its write committed, and heard by every gateway process.
+"""Hints between gateway processes through Postgres LISTEN/NOTIFY: that the event log
+has grown (db/wakeups.py sends it after a commit), that a viewer wrote (db/replicas.py).
+NOTIFY is at most once: nothing that must arrive travels this way (what happened is in
+the event log, db/event_log.py); a hint lost costs latency only.
 
-Each process holds one LISTEN connection and fans events out to its own subscribers
-through bounded queues; a lost connection is re-established with backoff while the
-subscribers keep waiting."""
+Each process holds one LISTEN connection and fans hints out to its listeners and its
+subscribers' bounded queues; a lost connection is re-established with backoff, and the
+listeners are told when it is back (what was sent meanwhile is lost)."""
 
 import asyncio
 import contextlib
@@ -15,21 +17,12 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 import orjson
-import sqlalchemy as sa
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.embedded import asyncpg_dsn
 
 CHANNEL = "gateway_events"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-async def emit(session: AsyncSession, event: dict[str, Any]) -> None:
-    """Queues `event` for delivery when the session's transaction commits (and never,
-    if it rolls back). Payloads hold ids only: NOTIFY payloads are capped at 8 kB."""
-    statement = sa.select(sa.func.pg_notify(CHANNEL, orjson.dumps(event).decode()))
-    await (await session.connection()).execute(statement)
 
 
 class Overflow(Exception):
@@ -90,6 +83,8 @@ class EventBus:
         self._lost = asyncio.Event()
         self._shared: OrderedDict[Hashable, Any] = OrderedDict()
         self.connection_pid: int | None = None
+        # Called with each hint, and (with None) whenever the connection is (re)made.
+        self._listeners: list[Callable[[dict[str, Any] | None], None]] = []
 
     @property
     def listening(self) -> bool:
@@ -116,6 +111,11 @@ class EventBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    def listen(self, listener: Callable[[dict[str, Any] | None], None]) -> None:
+        """Calls `listener` with each hint as it comes, and with None each time the
+        LISTEN connection is (re)made: hints sent while it was down are lost."""
+        self._listeners.append(listener)
 
     def shared(self, key: Hashable, factory: Callable[[], T]) -> T:
         """One `factory()` result per key for all of this process's subscribers, so the
@@ -150,6 +150,8 @@ class EventBus:
         except orjson.JSONDecodeError:
             log.warning("ignoring a malformed event on %s: %.200s", CHANNEL, payload)
             return
+        for listener in self._listeners:
+            listener(event)
         for subscriber in list(self._subscribers):
             subscriber.offer(event)
 
@@ -176,6 +178,8 @@ class EventBus:
                 await conn.add_listener(CHANNEL, self._dispatch)
                 self.connection_pid = conn.get_server_pid()
                 self._connected.set()
+                for listener in self._listeners:
+                    listener(None)
                 delay = self._backoff[0]
                 log.info("listening for events on %s", CHANNEL)
                 await self._hold(conn)

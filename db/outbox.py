@@ -19,8 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-# Workers LISTEN here; the outbox's insert trigger (migration 0008) notifies it.
+# Workers LISTEN here; the process that queued deliveries notifies it once the write
+# committed (db/wakeups.py).
 CHANNEL = "gateway_outbox"
+# The flag a session's queued deliveries leave for what runs once it commits.
+ENQUEUED = "gateway.enqueued_deliveries"
 _PAYLOAD = sa.bindparam("payload", type_=JSONB)
 
 
@@ -69,7 +72,13 @@ async def enqueue(
         webhook_id=webhook_id,
         payload=orjson.loads(orjson.dumps(payload)),
     )
+    mark_enqueued(session)
     return int(result.scalar_one())
+
+
+def mark_enqueued(session: AsyncSession, count: int = 1) -> None:
+    if count:
+        session.info[ENQUEUED] = True
 
 
 async def claim(

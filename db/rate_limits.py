@@ -29,8 +29,8 @@ _SPEND = sa.text(
 # Idle long enough to have refilled completely: the row says nothing a missing row
 # does not.
 _FORGET = sa.text(
-    "DELETE FROM rate_limit_buckets"
-    " WHERE updated_at < now() - make_interval(secs => :capacity / :refill + 60)"
+    "DELETE FROM rate_limit_buckets WHERE updated_at < now()"
+    " - make_interval(secs => CAST(:capacity AS float8) / CAST(:refill AS float8) + 60)"
 )
 
 

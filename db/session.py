@@ -6,17 +6,20 @@ round trip per session): a connection the server closed is noticed without askin
 one that died unnoticed fails its statement once and is replaced."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.deadline import waiting_for_connection, within_budget
 from db.errors import DatabaseUnavailable, translate_errors
+from db.event_log import APPENDED, EVENTS_OFF
 from db.instrument import instrument_engine, timed
+from db.outbox import ENQUEUED
 from db.read_pool import Planning, ReadPool, connect_options
 
 if TYPE_CHECKING:
@@ -42,6 +45,25 @@ def create_engine(
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
     instrument_engine(engine)
     return engine
+
+
+# What a session's writes leave for after its commit (db/wakeups.py), and who hears it.
+_FLAGS = (APPENDED, ENQUEUED)
+_AFTER_COMMIT = "gateway.after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    flags = frozenset(flag for flag in _FLAGS if session.info.pop(flag, False))
+    hook = session.info.get(_AFTER_COMMIT)
+    if flags and hook is not None:
+        hook(flags)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    for flag in _FLAGS:
+        session.info.pop(flag, None)
 
 
 def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -75,6 +97,10 @@ class Database:
         # Read replicas (db/replicas.py): `fetch` may read there.
         self.replicas = replicas
         self.counters: list[StatementCounter] = []
+        # Told, after a session commits, what its writes left to announce (db/wakeups.py).
+        self.after_commit: Callable[[frozenset[str]], None] | None = None
+        # False: writes append no events to the log (GATEWAY_EVENTS).
+        self.events = True
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -86,6 +112,10 @@ class Database:
             translate_errors(),
             AsyncSession(self.engine, expire_on_commit=False) as session,
         ):
+            if self.after_commit is not None:
+                session.info[_AFTER_COMMIT] = self.after_commit
+            if not self.events:
+                session.info[EVENTS_OFF] = True
             # Checked out now, not at the first statement, so that a budget running out
             # meanwhile is known to have run out waiting for the pool.
             with waiting_for_connection():

@@ -8,6 +8,8 @@ from sqlmodel import Field, SQLModel
 
 # Email, webhooks and the outbox live in their own module; importing it puts them in
 # `metadata` below, which the migrations are compared with.
+from db.event_log import EventLogHorizon as EventLogHorizon
+from db.event_log import LoggedEventRow as LoggedEventRow
 from db.outreach_tables import AccountToken as AccountToken
 from db.outreach_tables import EmailSettings as EmailSettings
 from db.outreach_tables import Outbox as Outbox

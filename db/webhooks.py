@@ -57,7 +57,9 @@ async def enqueue_event(session: AsyncSession, event: str, payload: dict[str, An
     result = await (await session.connection()).execute(
         statement, {"event": event, "payload": orjson.loads(orjson.dumps(payload))}
     )
-    return int(result.rowcount or 0)
+    count = int(result.rowcount or 0)
+    outbox.mark_enqueued(session, count)
+    return count
 
 
 async def record_success(session: AsyncSession, webhook_id: int) -> None:

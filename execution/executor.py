@@ -34,7 +34,6 @@ from execution.plan import (
     OperationPlan,
     Planner,
     RootTypename,
-    beyond_audience,
     directive_variables,
     uses_audience,
     variables_of,
@@ -246,9 +245,9 @@ class Executor:
 
     async def audience(self, db: Database, content_id: int, members: list[Any]) -> "Audience":
         """Who of `members` muted the content, its tags, and what their answers depend on."""
-        shareable = [m for m in members if not beyond_audience(m.plan)]
-        reacted = any(uses_audience(m.plan, "viewer_has_reacted") for m in shareable)
-        affinities = any(uses_audience(m.plan, "tags") for m in shareable)
+        shareable = [m for m in members if not m.personal]
+        reacted = any(uses_audience(p, "viewer_has_reacted") for m in shareable for p in m.plans)
+        affinities = any(uses_audience(p, "tags") for m in shareable for p in m.plans)
         key = (reacted, affinities)
         compiled = self._audiences.get(key)
         if compiled is None:
@@ -257,7 +256,11 @@ class Executor:
             )
         viewers = sorted({m.viewer_id for m in members if m.viewer_id is not None})
         values = {"content": content_id, "viewers": viewers, "now": datetime.now(UTC)}
-        rows = await db.fetch(compiled.sql, *compiled.arguments(values), primary=True)
+        # Planned for each event's values: a generic plan, which Postgres may pick after
+        # five executions, cost 550 ms instead of 40 for 5,000 viewers of tagged content.
+        rows = await db.fetch(
+            compiled.sql, *compiled.arguments(values), custom_plans=True, primary=True
+        )
         return Audience(orjson.loads(rows[0][0]), reacted, affinities)
 
     async def payloads(
@@ -313,7 +316,7 @@ class Audience:
         """Members with equal keys get equal answers: the same kind of viewer (and
         whether they wrote it), and equal values for what the answer depends on; or,
         for documents that depend on more, the viewer themself."""
-        if beyond_audience(member.plan):
+        if member.personal:
             return ("viewer", member.viewer_id)
         if member.viewer_id is None:
             return (member.kind,)

@@ -220,6 +220,32 @@ class Planner:
         assert isinstance(object_type, GraphQLObjectType)
         return walk.object_plan(object_type, walk.merged(nodes, object_type)), walk.slots
 
+    def event(
+        self,
+        type_name: str,
+        nodes: list[FieldNode],
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues,
+    ) -> tuple[tuple[tuple[str, str | int], ...], tuple[ObjectPlan, ...]]:
+        """The selection of a live event type (ContentEvent: its `cursor` and the object
+        it carries): for each response key, "cursor", "typename" or the index of the
+        plan of the object it selects."""
+        walk = _Walk(self.schema, fragments, variables)
+        event_type = self.schema.get_type(type_name)
+        assert isinstance(event_type, GraphQLObjectType)
+        fields: list[tuple[str, str | int]] = []
+        plans: list[ObjectPlan] = []
+        for key, found in walk.merged(nodes, event_type).items():
+            name = found[0].name.value
+            if name in ("cursor", "__typename"):
+                fields.append((key, "cursor" if name == "cursor" else "typename"))
+                continue
+            named = get_named_type(event_type.fields[name].type)
+            assert isinstance(named, GraphQLObjectType)
+            plans.append(walk.object_plan(named, walk.merged(found, named)))
+            fields.append((key, len(plans) - 1))
+        return tuple(fields), tuple(plans)
+
 
 def directive_variables(
     operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]

@@ -2,6 +2,7 @@
 refused for their size, and every operation over WebSocket (the HTTP view charges what
 it admits itself, gateway/graphql_view.py)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import OperationType
@@ -24,16 +25,25 @@ async def charge_refused(limiter: SharedRateLimiter, limits: QueryLimits, key: s
         raise RateLimited(retry_after)
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A WebSocket operation's charge: the refusal (or None), whether it is a
+    subscription (the others run under the request time budget), and its cost."""
+
+    refusal: GatewayError | None
+    subscription: bool
+    cost: int
+
+
 async def admit_ws_operation(
     guard: OperationGuard, limiter: SharedRateLimiter, context: Context, payload: Any
-) -> tuple[GatewayError | None, bool]:
+) -> Admission:
     """Charges a WebSocket operation to its viewer's (or address's) budget, as HTTP
-    requests are charged: a refusal or None, and whether it is a subscription (the others
-    run under the request time budget). Documents the guard refuses cost the largest cost
-    allowed if refused for their size, 1 otherwise; the schema extension says why."""
+    requests are charged. Documents the guard refuses cost the largest cost allowed if
+    refused for their size, 1 otherwise; the schema extension says why."""
     query = payload.get("query") if isinstance(payload, dict) else None
     if not isinstance(query, str):
-        return None, False  # refused as a malformed message (gateway/ws_handlers.py)
+        return Admission(None, False, 0)  # refused as malformed (gateway/ws_handlers.py)
     variables = payload.get("variables")
     operation_name = payload.get("operationName")
     name = operation_name if isinstance(operation_name, str) else None
@@ -49,5 +59,5 @@ async def admit_ws_operation(
         cost = 1
     retry_after = await limiter.charge(rate_key(context.viewer.id, context.client_address), cost)
     if retry_after is not None:
-        return RateLimited(retry_after), subscription
-    return None, subscription
+        return Admission(RateLimited(retry_after), subscription, cost)
+    return Admission(None, subscription, cost)

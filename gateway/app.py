@@ -16,10 +16,13 @@ from starlette.routing import Route, WebSocketRoute
 from db import instrument
 from db.feed.rebuild import rebuild
 from db.instrument import pool_connections
+from db.log_follower import LogFollower, keep_pruning
 from db.notify import EventBus
 from db.read_pool import ReadPool
 from db.replicas import Replica, ReplicaSet
 from db.session import Database, create_engine
+from db.wakeups import Wakeups
+from execution.broadcast import Broadcaster
 from execution.executor import Executor
 from execution.extension import WholeQueries
 from gateway import metrics, observe
@@ -47,6 +50,7 @@ from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import Draining, drain_before_exit
 from gateway.tracing import Tracing
 from gateway.webhook_client import WebhookClient
+from gateway.websocket_route import WebSocketsStraight
 from gateway.worker import DeliveryWorker
 from resolvers.cursors import CursorCodec
 from resolvers.outreach import Outreach
@@ -84,6 +88,7 @@ def create_app(
         )
     if settings.replica_urls and database.reads is not None and database.replicas is None:
         database.replicas = _replica_set(settings, database, bus)
+    database.events = settings.events
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
     outreach = settings.outreach(secret)
     passwords = Passwords()
@@ -123,6 +128,18 @@ def create_app(
         ),
         database if settings.rate_limit_shared else None,
     )
+    live_limits = settings.live_limits()
+    # The event log, followed from the primary: what replicas have not replayed yet
+    # would look like nothing happened.
+    read_primary = functools.partial(database.fetch, primary=True)
+    follower = LogFollower(read_primary, poll_seconds=settings.event_log_poll_seconds)
+    broadcaster = Broadcaster(follower, executor, connections=live_limits.connections)
+    if settings.metrics:
+        broadcaster.on_delivered = metrics.EVENTS_DELIVERED.inc
+    wakeups = Wakeups(read_primary, local=follower.wake)
+    database.after_commit = wakeups.committed
+    if bus is not None:
+        bus.listen(functools.partial(_wake_on_hint, follower))
     graphql = GraphQLView(
         schema,
         database=database,
@@ -143,6 +160,8 @@ def create_app(
         time_budget=settings.request_time_budget,
         tracing=tracing,
         outreach=outreach,
+        live_limits=live_limits,
+        broadcaster=broadcaster if bus is not None else None,
     )
 
     pages = AccountPages(
@@ -173,8 +192,20 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        wakeups.sending = True
+        pruning = asyncio.create_task(
+            keep_pruning(
+                database,
+                max_age=timedelta(hours=settings.event_log_retention_hours),
+                max_events=settings.event_log_max_events,
+                every=settings.event_log_prune_seconds,
+            ),
+            name="event-log-pruning",
+        )
         if bus is not None:
             bus.start()
+            # Following from now on: a cursor handed out here can be resumed anywhere.
+            broadcaster.start()
         if database.replicas is not None:
             database.replicas.start()
         feed_worker.start()
@@ -191,6 +222,9 @@ def create_app(
         if deliveries is not None:
             await deliveries.stop()
         await graphql.live.drain()
+        await wakeups.stop()
+        pruning.cancel()
+        await asyncio.gather(pruning, return_exceptions=True)
         await feed_worker.stop()
         await rate_limiter.close()
         if sampler is not None:
@@ -216,6 +250,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(WebSocketsStraight, endpoint=graphql, counted=observer.metrics_on),
             Middleware(RequestIdMiddleware),
             Middleware(
                 observe.ObserveRequests,
@@ -233,11 +268,19 @@ def create_app(
     )
     app.state.database = database
     app.state.bus = bus
+    app.state.broadcaster = broadcaster
     app.state.executor = executor
     app.state.feed_worker = feed_worker
     app.state.draining = draining
     app.state.rate_limiter = rate_limiter
     return app
+
+
+def _wake_on_hint(follower: LogFollower, hint: dict[str, Any] | None) -> None:
+    """Another process committed events (or the LISTEN connection is back, and hints
+    sent meanwhile are lost): read the log now."""
+    if hint is None or hint.get("type") == "log":
+        follower.wake()
 
 
 def _replica_set(settings: Settings, database: Database, bus: EventBus | None) -> ReplicaSet:

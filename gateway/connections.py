@@ -19,6 +19,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 STATE_KEY = "gateway.connection_limits"
+# The scope extension that writes a prepared WebSocket frame (GuardedWebSocketProtocol).
+FRAME_WRITER = "gateway.frame_writer"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -132,9 +134,106 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
+class _Inbox:
+    """What uvicorn's WebSocket protocol uses of an asyncio.Queue (put_nowait, get,
+    empty), in a tenth of its memory: a queue holds three deques and an Event, ~3.5 KB
+    for every open socket, most of them idle."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class _Flag:
+    """What uvicorn's WebSocket protocol uses of an asyncio.Event, without its deque."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> bool:
+        if not self._set:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        return True
+
+
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     """Gives back its connection's place when it closes (it took it over from the HTTP
-    protocol that upgraded)."""
+    protocol that upgraded), and holds less memory per socket."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Flag()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            # Lets the live path write its prepared frames without the ASGI round trip
+            # (execution/pipe.py); the socket's own state still decides.
+            scope["extensions"][FRAME_WRITER] = self.write_frame
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Writes a whole server frame at once when nothing stands in its way (the
+        handshake done, no close, no extension that rewrites frames, the transport not
+        paused); False when it must go the usual way."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.conn.extensions
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
+
+    def start_keepalive(self) -> None:
+        # The handshake is answered: its request and response (headers twice over)
+        # would otherwise stay for as long as the socket is open.
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
+        super().start_keepalive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         _release(self.transport)

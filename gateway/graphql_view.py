@@ -7,6 +7,7 @@ for queries, and the viewer's rate limit.
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
 from gateway.errors import QueryTooComplex, RateLimited, classify, error_codes
 from gateway.explorer import DEFAULT_QUERY, explorer_html
+from gateway.live_budget import LiveBudget, LiveLimits
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from gateway.operation_guard import OperationGuard
 from gateway.persisted_queries import PersistedQueries, resolve_document
@@ -76,8 +78,12 @@ def _ws_authorization(context: Context) -> str | None:
     return header if isinstance(header, str) else None
 
 
-async def _nothing() -> None:
-    return None
+async def _stop_live(broadcaster: Broadcaster | None, bus: EventBus | None) -> None:
+    """Every subscription completes; then the process stops listening."""
+    if broadcaster is not None:
+        await broadcaster.close()
+    if bus is not None:
+        await bus.stop()
 
 
 def _error_response(
@@ -138,17 +144,24 @@ class GraphQLView(GraphQL[Context, None]):
         safeguards: Safeguards | None = None,
         time_budget: float = 0.0,
         outreach: Outreach | None = None,
+        live_limits: LiveLimits | None = None,
+        broadcaster: Broadcaster | None = None,
     ) -> None:
+        live_limits = live_limits or LiveLimits()
         super().__init__(
             schema,
             graphql_ide="graphiql" if explorer else None,
             connection_init_wait_timeout=connection_init_timeout,
             keep_alive=True,
             keep_alive_interval=15,
+            # The handlers refuse first, with a contract code (gateway/ws_handlers.py).
+            max_subscriptions_per_connection=live_limits.operations_per_connection,
         )
+        # What live subscriptions may hold, per connection, client and process.
+        self.live_budget = LiveBudget(live_limits)
         self.bus = bus
-        self.broadcaster = Broadcaster(bus, executor) if bus is not None else None
-        self.live = LiveSockets(on_drain=bus.stop if bus is not None else _nothing)
+        self.broadcaster = broadcaster
+        self.live = LiveSockets(on_drain=functools.partial(_stop_live, broadcaster, bus))
         self.database = database
         self.cursors = cursors
         self.passwords = passwords

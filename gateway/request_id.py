@@ -20,6 +20,14 @@ def request_id_of(scope: MutableMapping[str, Any]) -> str:
     return str(state["request_id"])
 
 
+def assign_request_id(scope: MutableMapping[str, Any]) -> bytes:
+    """The caller's X-Request-ID if it is short and plain, else a new one."""
+    given = dict(scope.get("headers") or []).get(HEADER)
+    state = scope.setdefault("state", {})
+    state["request_id"] = given.decode() if given and _SAFE.match(given) else uuid.uuid4().hex
+    return str(state["request_id"]).encode()
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,10 +36,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(HEADER)
-        state = scope.setdefault("state", {})
-        state["request_id"] = given.decode() if given and _SAFE.match(given) else uuid.uuid4().hex
-        request_id = state["request_id"].encode()
+        request_id = assign_request_id(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

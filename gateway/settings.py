@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.ranking import RankingWeights
 from gateway.limits import QueryLimits
+from gateway.live_budget import LiveLimits
 from gateway.mailer import parse_smtp_url
 from gateway.rate_limits import RateLimiter
 from resolvers.outreach import Outreach
@@ -216,6 +217,40 @@ class Settings(BaseSettings):
     remote_images: RemoteImages = Field(
         default=RemoteImages.DROP, validation_alias="GATEWAY_REMOTE_IMAGES"
     )
+    # Live subscriptions (gateway/live_budget.py): operations one WebSocket may run at
+    # once, and the cost running subscriptions may hold per connection, per client
+    # (viewer, else address) and per process.
+    ws_max_operations: int = Field(default=20, gt=0, validation_alias="GATEWAY_WS_MAX_OPERATIONS")
+    subscription_cost_per_connection: int = Field(
+        default=10_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_CONNECTION"
+    )
+    subscription_cost_per_client: int = Field(
+        default=50_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_CLIENT"
+    )
+    subscription_cost_per_process: int = Field(
+        default=1_000_000, gt=0, validation_alias="GATEWAY_SUBSCRIPTION_COST_PER_PROCESS"
+    )
+    # The event log (db/event_log.py, docs/live-updates.md): how long and how many events
+    # it keeps (a resume cursor older than that is CURSOR_EXPIRED), how often it is
+    # pruned, and how often a process looks at it when no wake-up came.
+    event_log_retention_hours: float = Field(
+        default=24.0, gt=0, validation_alias="GATEWAY_EVENT_LOG_RETENTION_HOURS"
+    )
+    event_log_max_events: int = Field(
+        default=1_000_000, gt=0, validation_alias="GATEWAY_EVENT_LOG_MAX_EVENTS"
+    )
+    event_log_prune_seconds: float = Field(
+        default=10.0, gt=0, validation_alias="GATEWAY_EVENT_LOG_PRUNE_SECONDS"
+    )
+    event_log_poll_seconds: float = Field(
+        default=1.0, gt=0, validation_alias="GATEWAY_EVENT_LOG_POLL_SECONDS"
+    )
+    # Off: writes append no events, so no live updates (what events cost writers).
+    events: bool = Field(default=True, validation_alias="GATEWAY_EVENTS")
+    # Database connections live event work may hold at once; the rest of it waits.
+    live_db_connections: int = Field(
+        default=2, gt=0, validation_alias="GATEWAY_LIVE_DB_CONNECTIONS"
+    )
 
     # Ranking (docs/ranking.md): GATEWAY_RANK_* each.
     ranking: RankingSettings = Field(default_factory=RankingSettings)
@@ -346,6 +381,15 @@ class Settings(BaseSettings):
             max_query_length=self.max_query_length,
             max_page_size=self.max_page_size,
             ranking_cost=self.ranking_cost,
+        )
+
+    def live_limits(self) -> LiveLimits:
+        return LiveLimits(
+            operations_per_connection=self.ws_max_operations,
+            cost_per_connection=self.subscription_cost_per_connection,
+            cost_per_client=self.subscription_cost_per_client,
+            cost_per_process=self.subscription_cost_per_process,
+            connections=self.live_db_connections,
         )
 
     def safeguards(self) -> Safeguards:

@@ -18,11 +18,13 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from db.deadline import time_budget
 from db.errors import DatabaseUnavailable
-from execution.broadcast import Outlet, outlet
-from gateway.admission import admit_ws_operation
+from execution.pipe import Outlet, Pipe, outlet
+from gateway.admission import Admission, admit_ws_operation
+from gateway.connections import FRAME_WRITER
 from gateway.errors import classify
+from gateway.live_operations import LiveOperations, plan_live
 from gateway.observe import event_delivered, subscription_running
-from gateway.rate_limits import REFUSAL_DELAY_SECONDS
+from gateway.rate_limits import REFUSAL_DELAY_SECONDS, rate_key
 from resolvers.context import Context
 from resolvers.errors import ServiceUnavailable
 
@@ -74,17 +76,27 @@ def classify_errors(errors: list[GraphQLError], context: Context) -> list[GraphQ
     return [classify(error, context.request_id) for error in errors]
 
 
-def _outlet(adapter: Any, operation_id: str, next_type: str) -> Outlet | None:
-    """Lets a subscription write its results to the socket itself (the broadcast path)."""
+def _pipe(adapter: Any) -> Pipe | None:
+    """The socket's one pipe for the frames of all its subscriptions (the broadcast
+    path writes them: execution/broadcast.py)."""
     if not isinstance(adapter, ASGIWebSocketAdapter):
         return None
-    send_text = adapter.ws.send_text
+    # What it delivers is counted by the broadcaster, once per group (metrics).
+    write_frame = adapter.ws.scope.get("extensions", {}).get(FRAME_WRITER)
+    return Pipe(adapter.ws.send_text, write_frame)
 
-    async def deliver(frame: str) -> None:
-        await send_text(frame)
-        event_delivered()
 
-    return Outlet(operation_id, next_type, deliver, classify_errors)
+class _Outlets:
+    """Gives each operation of a connection an outlet on the connection's pipe."""
+
+    _socket_pipe: Pipe | None = None
+
+    def _outlet(self, operation_id: str, next_type: str) -> Outlet | None:
+        if self._socket_pipe is None:
+            self._socket_pipe = _pipe(self.websocket)  # type: ignore[attr-defined]
+        if self._socket_pipe is None:
+            return None
+        return Outlet(operation_id, next_type, self._socket_pipe, classify_errors)
 
 
 def subscription_field(view: Any, query: str, operation_name: str | None) -> str | None:
@@ -99,6 +111,48 @@ def subscription_field(view: Any, query: str, operation_name: str | None) -> str
         return None
     first = operation.selection_set.selections[0]
     return first.name.value if isinstance(first, FieldNode) else None
+
+
+class _Budgeted:
+    """A connection's share of the live budget (gateway/live_budget.py): how many
+    operations it runs, and what its subscriptions hold while they run."""
+
+    holds: int = 0
+
+    def _refusal_before_start(self, running: int, admitted: Admission) -> Any:
+        """The refusal of an operation about to start beside `running` others, or None
+        and what gives its subscription's share back (None for other operations)."""
+        view: GraphQLView = self.view  # type: ignore[attr-defined]
+        budget = view.live_budget
+        refusal = budget.operations_refusal(running)
+        if refusal is not None or not admitted.subscription:
+            return refusal, None
+        context: Context = self.context  # type: ignore[attr-defined]
+        client = rate_key(context.viewer.id, context.client_address)
+        refusal, give_back = budget.reserve(client, self.holds, admitted.cost)
+        if refusal is not None:
+            return refusal, None
+        self.holds += admitted.cost
+        cost = admitted.cost
+
+        def release(_task: object = None) -> None:
+            nonlocal cost
+            give_back()
+            self.holds -= cost
+            cost = 0
+
+        return None, release
+
+
+def _hold_until_done(task: "asyncio.Task[Any] | None", release: Any) -> None:
+    """Gives a subscription's share back when its task ends, however it ends (a task
+    cancelled before it ever ran skips its own finally blocks)."""
+    if release is None:
+        return
+    if task is None or task.done():
+        release()
+    else:
+        task.add_done_callback(release)
 
 
 class _Counting:
@@ -120,7 +174,9 @@ class _Counting:
             event_delivered()
 
 
-class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]):
+class TransportWsHandler(
+    _Counting, _Budgeted, _Outlets, LiveOperations, BaseGraphQLTransportWSHandler[Context, None]
+):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -139,7 +195,7 @@ class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]
 
     async def run_operation(self, operation: Any) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
-        outlet.set(_outlet(self.websocket, operation.id, "next"))
+        outlet.set(self._outlet(operation.id, "next"))
         view: GraphQLView = self.view  # type: ignore[assignment]
         budget = view.time_budget if operation.id in self.budgeted else None
         self.budgeted.discard(operation.id)
@@ -159,33 +215,76 @@ class TransportWsHandler(_Counting, BaseGraphQLTransportWSHandler[Context, None]
             await super().handle_connection_init(message)
         except DatabaseUnavailable:
             await self.websocket.close(code=TRY_AGAIN_LATER, reason=UNAVAILABLE)
+        if self.connection_acknowledged and self.connection_init_timeout_task is not None:
+            # Its work is done; a sleeping task held for the socket's life costs memory.
+            self.connection_init_timeout_task.cancel()
+            self.connection_init_timeout_task = None
+
+    async def _started_live(self, message: Any, release: Any) -> bool:
+        """Starts a live subscription on the broadcaster (gateway/live_operations.py);
+        False when it is not one, for strawberry to run."""
+        view: GraphQLView = self.view  # type: ignore[assignment]
+        target = self._outlet(message["id"], "next")
+        planned = plan_live(view, self.context, message["payload"])
+        if planned is None or target is None:
+            return False
+        if planned.errors is not None:
+            if release is not None:
+                release()
+            errors = classify_errors(planned.errors, self.context)
+            payload = [error.formatted for error in errors]
+            await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+            return True
+        self.start_live(message["id"], planned, target.pipe, release, classify_errors)
+        return True
+
+    async def handle_complete(self, message: Any) -> None:
+        if not self.complete_live(message["id"]):
+            await super().handle_complete(message)
+
+    async def shutdown(self) -> None:
+        self.end_all_live()
+        await super().shutdown()
 
     async def handle_subscribe(self, message: Any) -> None:
         view: GraphQLView = self.view  # type: ignore[assignment]
         if self.connection_acknowledged and not await view.still_signed_in(self.context):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
+        if self.connection_acknowledged and message["id"] in self._live_table():
+            reason = f"Subscriber for {message['id']} already exists"
+            await self.websocket.close(code=4409, reason=reason)
+            return
         if self.connection_acknowledged and message["id"] not in self.operations:
-            refusal, subscription = await admit_ws_operation(
+            admitted = await admit_ws_operation(
                 view.guard, view.rate_limiter, self.context, message["payload"]
             )
+            refusal, release = admitted.refusal, None
             if refusal is not None:
                 # Late, and reading nothing else from the socket meanwhile (see
                 # REFUSAL_DELAY_SECONDS).
                 await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+            else:
+                running = len(self.operations) + self.live_count()
+                refusal, release = self._refusal_before_start(running, admitted)
+            if refusal is not None:
                 payload = [refusal.formatted]
                 await self.send_message({"id": message["id"], "type": "error", "payload": payload})
                 return
+            if admitted.subscription and await self._started_live(message, release):
+                return
             await super().handle_subscribe(message)
+            operation = self.operations.get(message["id"])
+            _hold_until_done(operation.task if operation is not None else None, release)
             # Only once it runs: strawberry may refuse it (too many in flight).
             self.budgeted.discard(message["id"])
-            if not subscription and message["id"] in self.operations:
+            if not admitted.subscription and operation is not None:
                 self.budgeted.add(message["id"])
             return
         await super().handle_subscribe(message)
 
 
-class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
+class LegacyWsHandler(_Counting, _Budgeted, _Outlets, BaseGraphQLWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Ids of the queries and mutations admitted: they run under the request time budget.
@@ -213,7 +312,7 @@ class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
         variables: dict[str, object] | None,
     ) -> None:
         # Runs as the operation's own task: the variable is seen by its subscription only.
-        outlet.set(_outlet(self.websocket, operation_id, "data"))
+        outlet.set(self._outlet(operation_id, "data"))
         view: GraphQLView = self.view  # type: ignore[assignment]
         budget = view.time_budget if operation_id in self.budgeted else None
         self.budgeted.discard(operation_id)
@@ -250,18 +349,25 @@ class LegacyWsHandler(_Counting, BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=FORBIDDEN, reason="Forbidden")
             return
         if self.connection_acknowledged:
-            refusal, subscription = await admit_ws_operation(
+            admitted = await admit_ws_operation(
                 view.guard, view.rate_limiter, self.context, message["payload"]
             )
+            refusal, release = admitted.refusal, None
             if refusal is not None:
                 await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+            else:
+                # A start with an id in use replaces that operation (strawberry ends it).
+                running = len(self.tasks) - (message["id"] in self.tasks)
+                refusal, release = self._refusal_before_start(running, admitted)
+            if refusal is not None:
                 error = {"type": "error", "id": message["id"], "payload": refusal.formatted}
                 await self.send_message(error)
                 return
             await super().handle_start(message)
+            _hold_until_done(self.tasks.get(message["id"]), release)
             # Only once it runs: strawberry may refuse it (too many in flight).
             self.budgeted.discard(message["id"])
-            if not subscription and message["id"] in self.tasks:
+            if not admitted.subscription and message["id"] in self.tasks:
                 self.budgeted.add(message["id"])
             return
         await super().handle_start(message)

@@ -37,6 +37,12 @@ class Live(Protocol):
 
     def notifications(self, info: Any) -> AsyncIterator[Any]: ...
 
+    def content_events(
+        self, info: Any, tags: list[str] | None, after: str | None
+    ) -> AsyncIterator[Any]: ...
+
+    def notification_events(self, info: Any, after: str | None) -> AsyncIterator[Any]: ...
+
 
 # Not frozen: a WebSocket connection learns its viewer only at connection_init, after
 # the context exists (strawberry also writes `connection_params` onto it then).

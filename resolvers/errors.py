@@ -39,6 +39,16 @@ class Conflict(GatewayError):
     code = "CONFLICT"
 
 
+class CursorExpired(GatewayError):
+    code = "CURSOR_EXPIRED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "`after` is older than the events this server keeps: fetch what you show again, "
+            "then subscribe without `after`."
+        )
+
+
 def require_viewer_id(viewer_id: int | None, action: str) -> int:
     if viewer_id is None:
         raise Unauthenticated(f"Sign in to {action}: send `Authorization: Bearer <token>`.")

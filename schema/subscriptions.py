@@ -9,6 +9,7 @@ from resolvers.context import Context, Live
 from resolvers.errors import ServiceUnavailable
 from schema.arguments import given
 from schema.content import Content
+from schema.live_events import ContentEvent, NotificationEvent
 from schema.notifications import Notification
 
 
@@ -37,4 +38,26 @@ class Subscription:
         self, info: strawberry.Info[Context]
     ) -> AsyncGenerator[Notification, None]:
         async for value in _live(info).notifications(info):
+            yield value
+
+    @strawberry.subscription(
+        description="contentPublished, resumable. With `after`, first every event since that "
+        "cursor that the viewer may see (same filters: access, mutes, tags), in order and once "
+        "each, then live ones. CURSOR_EXPIRED when `after` is older than what the event log "
+        "keeps."
+    )
+    async def content_events(
+        self,
+        info: strawberry.Info[Context],
+        tags: list[str] | None = strawberry.UNSET,
+        after: str | None = strawberry.UNSET,
+    ) -> AsyncGenerator[ContentEvent, None]:
+        async for value in _live(info).content_events(info, given(tags), given(after)):
+            yield value
+
+    @strawberry.subscription(description="notifications, resumable the same way; requires sign-in.")
+    async def notification_events(
+        self, info: strawberry.Info[Context], after: str | None = strawberry.UNSET
+    ) -> AsyncGenerator[NotificationEvent, None]:
+        async for value in _live(info).notification_events(info, given(after)):
             yield value

@@ -101,3 +101,24 @@ async def test_a_refusal_is_answered_late_so_retrying_at_once_gains_nothing(db, 
     assert refused.status_code == 429
     assert waited >= 1.0, "one refusal a second per connection, at most"
     assert time.monotonic() - answered < 1.0, "what is admitted is not held back"
+
+
+async def test_shared_buckets_idle_until_full_again_are_forgotten(db) -> None:
+    """What every process settles with (db/rate_limits.py); forgetting runs in the same
+    transaction as spending, so if it failed no process could settle again."""
+    import sqlalchemy as sa
+
+    from db import rate_limits
+
+    async with db.session() as session:
+        await rate_limits.spend(session, {"idle": 10.0, "busy": 10.0}, capacity=100, refill=1)
+        await (await session.connection()).execute(
+            sa.text(
+                "UPDATE rate_limit_buckets SET updated_at = now() - interval '1 hour'"
+                " WHERE key = 'idle'"
+            )
+        )
+        await rate_limits.forget_full(session, capacity=100, refill=1)
+        left = await rate_limits.load_buckets(session, ["idle", "busy"], capacity=100, refill=1)
+    assert list(left) == ["busy"]
+    assert left["busy"] == pytest.approx(90, abs=1)

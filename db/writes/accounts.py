@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.notify import emit
+from db import event_log
 from db.tables import User
 
 
@@ -46,4 +46,4 @@ async def bump_token_version(session: AsyncSession, user_id: int) -> None:
         .where(col(User.id) == user_id)
         .values(token_version=User.token_version + 1, updated_at=sa.func.now())
     )
-    await emit(session, {"type": "token_revoked", "user": user_id})
+    await event_log.append(session, "token_revoked", {"user": user_id})

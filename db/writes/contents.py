@@ -1,6 +1,5 @@
 """Writes to content and its tags."""
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,8 +8,8 @@ from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import event_log
 from db.email_settings import enqueue_notification_emails
-from db.notify import CHANNEL, emit
 from db.reads.access import ContentAccess, visible_to
 from db.reads.fields import CONTENTS
 from db.tables import Content, ContentTag
@@ -103,38 +102,36 @@ async def notify_followers_of_content(
     )
     if (await session.exec(visible)).first() is None:
         return 0
+    logged = event_log.appended_sql(
+        session,
+        "notification",
+        "jsonb_build_object('id', id, 'recipient', recipient_id)",
+        "inserted",
+    )
     statement = sa.text(
-        """
+        f"""
         WITH inserted AS (
           INSERT INTO notifications (recipient_id, kind, actor_id, content_id)
           SELECT follower_id, 'NEW_CONTENT_FROM_FOLLOWED', :author_id, :content_id
           FROM follows WHERE followee_id = :author_id
           RETURNING id, recipient_id
-        )
-        SELECT count(pg_notify(:channel, json_build_object(
-                 'type', 'notification', 'id', id, 'recipient', recipient_id)::text)),
-               coalesce(array_agg(id), '{}')
-        FROM inserted
+        ), logged AS ({logged})
+        SELECT count(*), coalesce(array_agg(id), '{{}}') FROM inserted
         """
     )
     result = await (await session.connection()).execute(
-        statement, {"author_id": content.author_id, "content_id": content.id, "channel": CHANNEL}
+        statement, {"author_id": content.author_id, "content_id": content.id}
     )
     count, ids = result.one()
+    if count:
+        event_log.mark_appended(session)
     await enqueue_notification_emails(session, ids)
     return int(count)
 
 
 async def announce_published(session: AsyncSession, content: Content) -> None:
-    """Tells live subscriptions (contentPublished) once the publication commits."""
-    # Each publication is its own event (`event`), even of content published before:
-    # subscribers share per-event work, which must not outlive the publication it was for.
-    await emit(
-        session,
-        {
-            "type": "content_published",
-            "id": content.id,
-            "author": content.author_id,
-            "event": uuid.uuid4().hex,
-        },
+    """Tells live subscriptions (contentPublished, contentEvents) once the publication
+    commits."""
+    await event_log.append(
+        session, "content_published", {"id": content.id, "author": content.author_id}
     )

@@ -7,8 +7,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import event_log
 from db.email_settings import enqueue_notification_emails
-from db.notify import emit
 from db.tables import Follow, Notification, Reaction
 
 
@@ -81,6 +81,8 @@ async def insert_notification(
     notification_id = (await session.exec(statement)).scalar_one_or_none()
     if notification_id is None:
         return False
-    await emit(session, {"type": "notification", "id": notification_id, "recipient": recipient_id})
+    await event_log.append(
+        session, "notification", {"id": notification_id, "recipient": recipient_id}
+    )
     await enqueue_notification_emails(session, [notification_id])
     return True

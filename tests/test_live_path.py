@@ -1,14 +1,17 @@
-"""The event bus itself: events leave only with a commit, and a subscriber that cannot
-keep up is cut off without holding up the others."""
+"""The live path in one process (execution/broadcast.py): the event log's events, as
+its follower reads them, delivered to subscriptions with the work shared, the filters of
+each viewer applied, and slow sockets cut off."""
 
 import asyncio
+import functools
+from typing import Any
 
 import orjson
 import pytest
 
-from db.notify import EventBus, Overflow, emit
+from db import event_log
+from db.log_follower import LogFollower
 from db.session import Database, create_engine
-from resolvers import content_writes
 from resolvers.ids import encode_id
 from resolvers.viewer import Viewer
 from tests.conftest import GraphQLClient
@@ -17,104 +20,49 @@ from tests.factories import make_content, make_user
 
 @pytest.fixture
 async def live(fresh_database_url):
+    """A database whose commits wake the followers of the event log made on it."""
     engine = create_engine(fresh_database_url)
-    bus = EventBus(fresh_database_url, queue_size=5)
-    bus.start()
-    await asyncio.wait_for(bus.wait_listening(), 10)
-    yield Database(engine), bus
-    await bus.stop()
+    db = Database(engine)
+    followers: list[LogFollower] = []
+
+    def wake(_flags: frozenset[str]) -> None:
+        for follower in followers:
+            follower.wake()
+
+    db.after_commit = wake
+    yield db, followers
+    for follower in followers:
+        await follower.stop()
     await engine.dispose()
-
-
-async def _drain(subscriber, seconds: float = 0.5) -> list[dict]:
-    received = []
-
-    async def collect() -> None:
-        async for event in subscriber:
-            received.append(event)
-
-    task = asyncio.create_task(collect())
-    await asyncio.sleep(seconds)
-    task.cancel()
-    return received
-
-
-async def test_a_rolled_back_publish_emits_nothing(live, monkeypatch) -> None:
-    db, bus = live
-    author = await make_user(db)
-    draft = await make_content(db, author, status="DRAFT")
-    client = GraphQLClient(db)
-    publish = "mutation($id: ID!) { publishContent(id: $id) { status } }"
-    original = content_writes.writes.announce_published
-
-    async def announce_then_fail(session, content):
-        await original(session, content)
-        raise RuntimeError("the transaction fails after the NOTIFY was queued")
-
-    with bus.subscribe(lambda event: event["type"] == "content_published") as subscriber:
-        monkeypatch.setattr(content_writes.writes, "announce_published", announce_then_fail)
-        failed = await client.execute(
-            publish, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(author.id)
-        )
-        assert failed.errors[0].extensions["code"] == "INTERNAL_SERVER_ERROR"
-        assert await _drain(subscriber) == [], "nothing leaves with a rolled-back write"
-
-        monkeypatch.setattr(content_writes.writes, "announce_published", original)
-        await client.data(
-            publish, {"id": encode_id("Content", draft.id)}, viewer=Viewer.member(author.id)
-        )
-        (event,) = await _drain(subscriber)
-        assert event["type"] == "content_published"
-        assert (event["id"], event["author"]) == (draft.id, author.id)
-
-
-async def test_a_slow_subscriber_is_cut_off_and_others_keep_up(live) -> None:
-    db, bus = live
-    with bus.subscribe(lambda e: True) as slow, bus.subscribe(lambda e: True) as fast:
-        received = []
-
-        async def keep_up() -> None:
-            async for event in fast:
-                received.append(event["n"])
-
-        reader = asyncio.create_task(keep_up())
-        for n in range(20):
-            async with db.session() as session:
-                await emit(session, {"type": "test", "n": n})
-                await session.commit()
-        await asyncio.sleep(0.5)
-        reader.cancel()
-        assert received == list(range(20))
-        assert slow.overflowed
-        with pytest.raises(Overflow):
-            async for _ in slow:
-                pass
-        assert slow.queue.qsize() == 0, "a cut-off subscriber holds no backlog"
 
 
 FAN_OUT_QUERY = """subscription { contentPublished { title viewerHasReacted author { handle }
                                                  tags { name viewerAffinity } } }"""
 
 
-def _live(db, bus):
-    """A schema, its executor and the process's broadcaster, as create_app builds them."""
+def _live(db, followers):
+    """A schema, its executor and a process's broadcaster, as create_app builds them."""
     from execution.broadcast import Broadcaster
     from tests.conftest import build_test_schema, executor_for
 
     schema = build_test_schema()
     executor = executor_for(schema)
-    return schema, executor, Broadcaster(bus, executor)
+    follower = LogFollower(functools.partial(db.fetch, primary=True), poll_seconds=0.05)
+    followers.append(follower)
+    broadcaster = Broadcaster(follower, executor)
+    broadcaster.start()
+    return schema, executor, broadcaster
 
 
-async def _fan_out(db, bus, viewers, author, query=FAN_OUT_QUERY) -> tuple[int, list]:
+async def _fan_out(db, followers, viewers, author, query=FAN_OUT_QUERY) -> tuple[int, list]:
     """Statements one publish costs across `viewers` subscribers, and what each got."""
     from db.session import StatementCounter
     from tests.conftest import make_context
 
-    schema, executor, broadcaster = _live(db, bus)
+    schema, executor, broadcaster = _live(db, followers)
     streams = []
     for viewer in viewers:
-        context = make_context(db, viewer, executor=executor, bus=bus, live=broadcaster)
+        context = make_context(db, viewer, executor=executor, live=broadcaster)
         stream = await schema.subscribe(query, context_value=context)
         streams.append(stream)
     firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]  # type: ignore[arg-type]
@@ -130,7 +78,13 @@ async def _fan_out(db, bus, viewers, author, query=FAN_OUT_QUERY) -> tuple[int, 
         results = await asyncio.wait_for(asyncio.gather(*firsts), 10)
     for stream in streams:
         await stream.aclose()  # type: ignore[union-attr]
-    return counter.count, results
+    return _work(counter), results
+
+
+def _work(counter) -> int:
+    """Statements an event cost, without the followers' reads of the log (made as often
+    as they are woken, whatever the subscribers)."""
+    return sum(1 for statement in counter.statements if "event_log" not in statement)
 
 
 def _delivered(results) -> int:
@@ -138,13 +92,13 @@ def _delivered(results) -> int:
 
 
 async def test_an_events_work_is_shared_not_repeated_per_subscriber(live) -> None:
-    db, bus = live
+    db, followers = live
     author = await make_user(db)
     members = [await make_user(db) for _ in range(24)]
     few = [Viewer.anonymous(), *(Viewer.member(m.id) for m in members[:3])]
     many = [Viewer.anonymous()] * 4 + [Viewer.member(m.id) for m in members]
-    few_statements, few_results = await _fan_out(db, bus, few, author)
-    many_statements, many_results = await _fan_out(db, bus, many, author)
+    few_statements, few_results = await _fan_out(db, followers, few, author)
+    many_statements, many_results = await _fan_out(db, followers, many, author)
     assert (_delivered(few_results), _delivered(many_results)) == (len(few), len(many))
     assert few_statements == many_statements, "the cost of an event must not grow with sockets"
 
@@ -164,7 +118,7 @@ async def test_a_document_is_executed_once_per_audience_not_per_socket(live, mon
     import schema.content
     from tests.factories import set_preferences
 
-    db, bus = live
+    db, followers = live
     author = await make_user(db, handle="writer")
     plain = [await make_user(db) for _ in range(3)]
     fan = await make_user(db)
@@ -179,7 +133,7 @@ async def test_a_document_is_executed_once_per_audience_not_per_socket(live, mon
     monkeypatch.setattr(schema.content, "render_markdown", renderer)
     query = """subscription { contentPublished { title bodyHtml viewerHasReacted
                  author { handle } tags { name viewerAffinity } } }"""
-    _, results = await _fan_out(db, bus, viewers, author, query)
+    _, results = await _fan_out(db, followers, viewers, author, query)
 
     assert _delivered(results) == len(viewers)
     # Three audiences: members without preferences, the member weighting rust, anonymous.
@@ -196,7 +150,7 @@ async def test_a_document_is_executed_once_per_audience_not_per_socket(live, mon
 async def test_a_personal_document_is_executed_for_each_socket(live, monkeypatch) -> None:
     import schema.content
 
-    db, bus = live
+    db, followers = live
     author = await make_user(db)
     readers = [await make_user(db) for _ in range(3)]
     viewers = [Viewer.member(r.id) for r in readers] + [Viewer.member(author.id)]
@@ -204,7 +158,7 @@ async def test_a_personal_document_is_executed_for_each_socket(live, monkeypatch
     monkeypatch.setattr(schema.content, "render_markdown", renderer)
     # Whose email shows depends on who asks, beyond what an audience holds.
     query = "subscription { contentPublished { bodyHtml author { email } } }"
-    _, results = await _fan_out(db, bus, viewers, author, query)
+    _, results = await _fan_out(db, followers, viewers, author, query)
 
     assert renderer.calls == len(viewers)
     emails = [r.data["contentPublished"]["author"]["email"] for r in results]
@@ -215,34 +169,46 @@ class _Sockets:
     """Subscriptions on the broadcast path (execution/broadcast.py), each writing its
     frames to a list instead of a socket; `stall` makes a socket's writes never finish."""
 
-    def __init__(self, db, bus, query: str = FAN_OUT_QUERY) -> None:
-        self.db, self.bus, self.query = db, bus, query
-        self.schema, self.executor, self.broadcaster = _live(db, bus)
+    def __init__(self, db, followers, query: str = FAN_OUT_QUERY) -> None:
+        self.db, self.query = db, query
+        self.schema, self.executor, self.broadcaster = _live(db, followers)
         self.frames: dict[str, list[dict]] = {}
         self.ends: dict[str, list] = {}
         self.tasks: list[asyncio.Task] = []
+        self.pipes: dict[str, Any] = {}
 
     async def open(
-        self, op_id: str, viewer, *, stall: bool = False, query: str | None = None, variables=None
+        self,
+        op_id: str,
+        viewer,
+        *,
+        stall: bool = False,
+        query: str | None = None,
+        variables=None,
+        socket: str | None = None,
     ) -> None:
-        from execution.broadcast import Outlet, outlet
+        """A subscription `op_id` on the socket `socket` (its own unless named)."""
+        from execution.pipe import Outlet, Pipe, outlet
         from gateway.ws_handlers import classify_errors
         from tests.conftest import make_context
 
         schema = self.schema
-        context = make_context(
-            self.db, viewer, executor=self.executor, bus=self.bus, live=self.broadcaster
-        )
-        frames = self.frames.setdefault(op_id, [])
+        context = make_context(self.db, viewer, executor=self.executor, live=self.broadcaster)
+        self.frames.setdefault(op_id, [])
         ends = self.ends.setdefault(op_id, [])
 
         async def send(text: str) -> None:
             if stall:
                 await asyncio.Event().wait()
-            frames.append(orjson.loads(text))
+            frame = orjson.loads(text)
+            self.frames[frame["id"]].append(frame)
+
+        pipe = self.pipes.get(socket or op_id)
+        if pipe is None:
+            pipe = self.pipes[socket or op_id] = Pipe(send)
 
         async def run() -> None:
-            outlet.set(Outlet(op_id, "next", send, classify_errors))
+            outlet.set(Outlet(op_id, "next", pipe, classify_errors))
             stream = await schema.subscribe(
                 query or self.query, variable_values=variables, context_value=context
             )
@@ -255,15 +221,16 @@ class _Sockets:
         return [f["payload"]["data"]["contentPublished"]["title"] for f in self.frames[op_id]]
 
     async def close(self) -> None:
-        for task in self.tasks:
+        writers = [p.writer for p in self.pipes.values() if p.writer is not None]
+        for task in [*self.tasks, *writers]:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *writers, return_exceptions=True)
 
 
 async def _announce(db, content) -> None:
     async with db.session() as session:
-        event = {"type": "content_published", "id": content.id, "author": content.author_id}
-        await emit(session, event)
+        body = {"id": content.id, "author": content.author_id}
+        await event_log.append(session, "content_published", body)
         await session.commit()
 
 
@@ -281,7 +248,7 @@ async def _until(condition, within: float = 10) -> None:
 async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(live) -> None:
     from db.session import StatementCounter
 
-    db, bus = live
+    db, followers = live
     author = await make_user(db)
     members = [await make_user(db) for _ in range(24)]
     counts = []
@@ -289,7 +256,7 @@ async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(li
         [Viewer.anonymous(), *(Viewer.member(m.id) for m in members[:3])],
         [Viewer.anonymous()] * 4 + [Viewer.member(m.id) for m in members],
     ):
-        sockets = _Sockets(db, bus)
+        sockets = _Sockets(db, followers)
         for n, viewer in enumerate(viewers):
             await sockets.open(str(n), viewer)
         await asyncio.sleep(0.2)
@@ -299,7 +266,7 @@ async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(li
         with StatementCounter(db) as counter:
             await _announce(db, content)
             await _until(lambda s=sockets, v=viewers: all(s.frames[str(n)] for n in range(len(v))))
-        counts.append(counter.count)
+        counts.append(_work(counter))
         await sockets.close()
         frame = sockets.frames["1"][0]
         assert frame["id"] == "1" and frame["type"] == "next"
@@ -310,12 +277,12 @@ async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(li
 async def test_the_broadcast_filters_for_each_viewer(live) -> None:
     from tests.factories import set_preferences
 
-    db, bus = live
+    db, followers = live
     author = await make_user(db)
     muting, fan, plain = [await make_user(db) for _ in range(3)]
     await set_preferences(db, muting, muted_tags=("noise",))
     await set_preferences(db, fan, weights={"rust": 0.9})
-    sockets = _Sockets(db, bus)
+    sockets = _Sockets(db, followers)
     await sockets.open("anonymous", Viewer.anonymous())
     await sockets.open("muting", Viewer.member(muting.id))
     await sockets.open("fan", Viewer.member(fan.id))
@@ -338,12 +305,13 @@ async def test_the_broadcast_filters_for_each_viewer(live) -> None:
 
 
 async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkeypatch) -> None:
-    import execution.broadcast
+    import execution.pipe
 
-    monkeypatch.setattr(execution.broadcast, "MAX_PENDING_FRAMES", 3)
-    db, bus = live
+    # About three frames of this document.
+    monkeypatch.setattr(execution.pipe, "MAX_PENDING_BYTES", 600)
+    db, followers = live
     author = await make_user(db)
-    sockets = _Sockets(db, bus)
+    sockets = _Sockets(db, followers)
     await sockets.open("slow", Viewer.anonymous(), stall=True)
     await sockets.open("fast", Viewer.anonymous())
     await asyncio.sleep(0.2)
@@ -357,3 +325,113 @@ async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkey
     assert sockets.frames["slow"] == []
     assert all(m.outlet.operation_id != "slow" for m in sockets.broadcaster.published)
     await sockets.close()
+
+
+# Issue 15's document: nested pages and viewer fields (cost 907).
+HEAVY = """subscription { contentPublished { id title author { handle viewerFollows
+  contents(first: 100) { totalCount edges { node { id title body tags { name contentCount } } } }
+} } }"""
+
+
+async def test_the_heavy_document_is_executed_once_per_event_and_audience(
+    live, monkeypatch
+) -> None:
+    from db.session import StatementCounter
+
+    db, followers = live
+    author = await make_user(db, handle="prolific")
+    for n in range(5):
+        await make_content(db, author, title=f"older {n}", tags=("python",))
+    reader = await make_user(db)
+    counts, calls = [], []
+    for sockets_count, per_socket in ((1, 2), (5, 10)):
+        sockets = _Sockets(db, followers, HEAVY)
+        viewers = []
+        original = sockets.executor.payloads
+
+        async def counting(*args, viewers=viewers, original=original):
+            viewers.append(args[-1])
+            return await original(*args)
+
+        monkeypatch.setattr(sockets.executor, "payloads", counting)
+        ops = [f"s{s}-{n}" for s in range(sockets_count) for n in range(per_socket)]
+        for op in ops:
+            await sockets.open(op, Viewer.anonymous(), socket=op.split("-")[0])
+        # The same signed-in viewer on several operations is one audience too.
+        for n in range(3):
+            await sockets.open(f"reader-{n}", Viewer.member(reader.id), socket="reader")
+        await asyncio.sleep(0.2)
+        content = await make_content(db, author, title=f"for {len(ops)}", tags=("python",))
+        with StatementCounter(db) as counter:
+            await _announce(db, content)
+            everyone = [*ops, *(f"reader-{n}" for n in range(3))]
+            await _until(lambda s=sockets, e=everyone: all(s.frames[op] for op in e))
+        counts.append(_work(counter))
+        calls.append(sorted((tuple(v) for v in viewers), key=repr))
+        answers = {orjson.dumps(sockets.frames[op][0]["payload"]) for op in ops}
+        assert len(answers) == 1, "every anonymous socket gets the same answer"
+        page = sockets.frames[ops[0]][0]["payload"]["data"]["contentPublished"]["author"]
+        assert page["contents"]["totalCount"] == 5 + len(counts)  # and those published here
+        await sockets.close()
+    # One statement for the anonymous audience and one for the reader, for 2 or 50.
+    assert calls == [sorted([(None,), (reader.id,)], key=repr)] * 2
+    assert counts[0] == counts[1], "the cost of an event must not grow with subscriptions"
+
+
+async def test_a_socket_that_does_not_read_is_cut_off_at_its_byte_bound(live, monkeypatch) -> None:
+    import execution.pipe
+
+    # Frames of this document are ~160 characters: ten operations' first frames do not
+    # fit behind the one in flight, and what those cut off leave is filled again.
+    monkeypatch.setattr(execution.pipe, "MAX_PENDING_BYTES", 1_000)
+    db, followers = live
+    author = await make_user(db)
+    sockets = _Sockets(db, followers)
+    for n in range(10):
+        await sockets.open(f"stalled-{n}", Viewer.anonymous(), stall=True, socket="stalled")
+    await sockets.open("reading", Viewer.anonymous())
+    await asyncio.sleep(0.2)
+    for n in range(5):
+        await _published(db, author, f"event {n}")
+    await _until(lambda: len(sockets.frames["reading"]) == 5)
+    await asyncio.sleep(0.2)
+    stalled = [sockets.ends[f"stalled-{n}"] for n in range(10)]
+    # Six frames fit, so at most six operations may still be waiting to be written.
+    assert sum(1 for ends in stalled if ends) >= 4
+    assert sockets.pipes["stalled"].pending_bytes <= 1_000
+    codes = {ends[0].errors[0].extensions["code"] for ends in stalled if ends}
+    assert codes == {"SERVICE_UNAVAILABLE"}
+    assert sockets.titles("reading") == [f"event {n}" for n in range(5)]
+    await sockets.close()
+
+
+async def test_event_work_holds_no_more_connections_than_it_may(live) -> None:
+    db, followers = live
+    author = await make_user(db)
+    sockets = _Sockets(db, followers)
+    sockets.broadcaster.connections = asyncio.Semaphore(2)
+    in_flight, most = 0, 0
+    fetch = db.fetch
+
+    async def counted(*args, **kwargs):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.05)  # long enough for the others to start meanwhile
+            return await fetch(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    db.fetch = counted  # type: ignore[method-assign]
+    # Eight documents: eight statements for one event.
+    fields = ["title", "summary", "body", "language", "status", "visibility", "createdAt", "id"]
+    for field in fields:
+        await sockets.open(
+            field, Viewer.anonymous(), query=f"subscription {{ contentPublished {{ {field} }} }}"
+        )
+    await asyncio.sleep(0.2)
+    await _published(db, author, "to eight documents")
+    await _until(lambda: all(sockets.frames[f] for f in fields))
+    await sockets.close()
+    assert most == 2
