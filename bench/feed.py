@@ -696,6 +696,12 @@ async def run(args: argparse.Namespace) -> None:
                 await rebuild_all(client.db, ids, WEIGHTS, concurrency=2, progress=bar)
                 bar.close()
                 progress(f"  built in {time.perf_counter() - started:.0f} s")
+            # As a server that has run a while has them (autovacuum, or rebuild_all
+            # after a bulk build): statistics that know the stored feeds.
+            async with client.db.session() as session:
+                connection = await session.connection()
+                await connection.execute(sa.text("ANALYZE feed_entries, feed_state, feed_habits"))
+                await session.commit()
             progress("rebuilds")
             rebuilds = await bench_rebuilds(client, viewer, scale, args.sample)
             progress("reads")

@@ -259,7 +259,7 @@ class Executor:
         # Planned for each event's values: a generic plan, which Postgres may pick after
         # five executions, cost 550 ms instead of 40 for 5,000 viewers of tagged content.
         rows = await db.fetch(
-            compiled.sql, *compiled.arguments(values), custom_plans=True, primary=True
+            compiled.sql, *compiled.arguments(values), planning=Planning.CUSTOM, primary=True
         )
         return Audience(orjson.loads(rows[0][0]), reacted, affinities)
 

@@ -221,8 +221,9 @@ async def test_a_budget_spent_waiting_for_a_connection_is_unavailability(
     ) as client:
         assert "errors" not in (await post(client, query)).json()
         database = graphql_view(client).database
-        # Every connection busy elsewhere: the read pool's one, and the engine's two.
-        pool = await database.reads._opened(Planning.CHOSEN)
+        # Every connection busy elsewhere: the one of the read pool this list plans on
+        # (generic plans), and the engine's two.
+        pool = await database.reads._opened(Planning.GENERIC)
         read = await pool.acquire()
         try:
             async with database.engine.connect() as one, database.engine.connect() as two:

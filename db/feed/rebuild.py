@@ -263,6 +263,10 @@ async def viewers(db: Database, *, stored_only: bool) -> list[int]:
         return [int(row[0]) for row in rows]
 
 
+# A bulk rebuild this large refreshes the feed tables' planner statistics when done.
+ANALYZE_AFTER = 1000
+
+
 async def rebuild_all(
     db: Database,
     viewer_ids: Sequence[int],
@@ -270,6 +274,7 @@ async def rebuild_all(
     *,
     concurrency: int = 2,
     progress: Callable[[str, int, int], None] | None = None,
+    analyze_after: int = ANALYZE_AFTER,
 ) -> int:
     """Rebuilds each viewer's feed, `concurrency` at a time; how many candidates they
     keep in all."""
@@ -285,4 +290,12 @@ async def rebuild_all(
             progress("feeds", done, len(viewer_ids))
 
     await asyncio.gather(*(one(v) for v in viewer_ids))
+    if len(viewer_ids) >= analyze_after:
+        # Autovacuum analyzes a table only after it changed by a tenth, on its own
+        # schedule: until then first pages were planned on the old statistics, a
+        # sequential scan of feed_entries (25 ms instead of 3 at 10,000 feeds).
+        async with db.session() as session:
+            connection = await session.connection()
+            await connection.execute(sa.text("ANALYZE feed_entries, feed_state"))
+            await session.commit()
     return kept
