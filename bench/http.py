@@ -559,7 +559,9 @@ async def run(args: argparse.Namespace) -> None:
                 {} if args.no_count else await count_statements(prepared.url, workdir, ops, token)
             )
             progress("measuring: starting the gateway and the floor")
-            gateway, server_floor = await start_pair(prepared.url, workdir, "measured")
+            gateway, server_floor = await start_pair(
+                prepared.url, workdir, "measured", dict(args.gateway_setting)
+            )
             results: dict[tuple[str, str], Measured] = {}
             try:
                 for listed in ops:
@@ -673,6 +675,14 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: contents req/s with metrics and JSON logs off vs on",
     )
     parser.add_argument("--rounds", type=int, default=2, help="--overhead: off/on pairs")
+    parser.add_argument(
+        "--gateway-setting",
+        action="append",
+        default=[],
+        type=lambda text: tuple(text.split("=", 1)),
+        metavar="NAME=VALUE",
+        help="a setting for the measured gateway (repeatable), e.g. GATEWAY_DB_POOL_SIZE=5",
+    )
     args = parser.parse_args(argv)
     asyncio.run(run_overhead(args) if args.overhead else run(args))
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db.read_pool import Planning
 from db.reads.compile import compile_select
 from db.reads.fields import USERS
 from db.reads.sql import BIGINT, param
@@ -33,7 +34,8 @@ class TokenState:
     token_version: int
 
 
-# Every signed-in request checks its token against this: one statement on the read pool.
+# Every signed-in request checks its token against this: one statement on the read pool
+# the request's own statement most likely uses (a lookup by key: one plan fits all).
 _TOKEN_STATE = compile_select(
     sa.select(USERS.c.role, USERS.c.token_version).where(USERS.c.id == param("user", BIGINT))
 )
@@ -45,7 +47,10 @@ async def get_token_state(
     """What a token is checked against: None when the user no longer exists. `primary`
     for what was just written (a replica may not have it yet)."""
     rows = await db.fetch(
-        _TOKEN_STATE.sql, *_TOKEN_STATE.arguments({"user": user_id}), primary=primary
+        _TOKEN_STATE.sql,
+        *_TOKEN_STATE.arguments({"user": user_id}),
+        planning=Planning.GENERIC,
+        primary=primary,
     )
     return TokenState(role=rows[0][0], token_version=rows[0][1]) if rows else None
 

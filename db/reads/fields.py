@@ -281,12 +281,15 @@ def _author(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
 def _content_tags(parent: Any, b: Build) -> tuple[Any, Any, list[Any], list[Any]]:
     """A content's tags, the viewer's favourites first (by tag affinity), then by name
     as Python sorts it."""
-    ct, t = b.alias(CONTENT_TAGS), b.alias(TAGS)
+    ct, tags = b.alias(CONTENT_TAGS), b.alias(TAGS)
+    # Each tag found by its key: joined as a table, Postgres's generic plan hashed all
+    # the tags once per content (0.5 ms of a 1.3 ms signed-in feed page of 20).
+    t = sa.select(tags).where(tags.c.id == ct.c.tag_id).limit(lit(1)).lateral(f"{tags.name}k")
     by_name = t.c.name.collate("C")
-    source = ct.join(t, t.c.id == ct.c.tag_id)
+    source = ct.join(t, sa.true())
     if not b.viewer_kind.signed_in:
         return t, source, [ct.c.content_id == parent.c.id], [by_name]
-    order = b.affinity(t.c.id)
+    order = b.affinity(ct.c.tag_id)
     return t, source, [ct.c.content_id == parent.c.id], [order.desc(), by_name]
 
 
