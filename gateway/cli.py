@@ -152,7 +152,10 @@ def _banner(settings: Settings, url: str, embedded: bool) -> None:
     lines = {"url": url, "metrics": metrics or "off", "email": email}
     if embedded:
         pgdata = (settings.data_dir / "postgres").resolve()
-        lines["database"] = f"embedded PostgreSQL in {pgdata} (its log: {pgdata / 'log'})"
+        started = (settings.data_dir / PGSERVER_LOG).resolve()
+        lines["database"] = (
+            f"embedded PostgreSQL in {pgdata} (its log: {pgdata / 'log'}; starting it: {started})"
+        )
         if settings.seed_demo:
             handles = ", ".join(handle for handle, _, _ in DEMO_USERS)
             lines["demo logins"] = f"{handles} (password {DEMO_PASSWORD})"

@@ -5,7 +5,8 @@ Each check gives a Finding: ok, a warning (works, but not as an operator would w
 a problem (the gateway will fail or misbehave). Problems make the command exit 1.
 """
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -16,11 +17,16 @@ from db import migrate
 from db.embedded import asyncpg_dsn
 from db.read_pool import Planning, pool_size
 from db.replicas import replica_lag_seconds
+from gateway.mailer import MailError, connect, parse_smtp_url
 from gateway.settings import Settings
 
 # Past this share of the server's connections, a warning: other clients (psql,
 # migrations, backups, monitoring) need some too.
 BUDGET_WARNING_SHARE = 0.8
+
+# At most this long for each SMTP command: an operator waits on the answer, and a server
+# this slow to greet would hold every send up as long.
+SMTP_CHECK_SECONDS = 5.0
 
 
 class Level(StrEnum):
@@ -217,8 +223,50 @@ async def replica_findings(settings: Settings) -> list[Finding]:
     return found
 
 
+async def email_findings(settings: Settings) -> list[Finding]:
+    if not settings.smtp_url:
+        folder = settings.data_dir / "mail"
+        if settings.production:
+            return [
+                Finding(
+                    Level.WARNING,
+                    "email",
+                    f"off: no GATEWAY_SMTP_URL, so messages are only written to {folder} "
+                    "and nobody receives them (docs/email.md)",
+                )
+            ]
+        return [Finding(Level.OK, "email", f"off: no GATEWAY_SMTP_URL, .eml files in {folder}")]
+    config = parse_smtp_url(settings.smtp_url)
+    config = replace(config, timeout=min(config.timeout, SMTP_CHECK_SECONDS))
+    try:
+        smtp = await connect(config)
+    except MailError as error:
+        return [Finding(Level.PROBLEM, "email", f"{error}: no email will be sent")]
+    try:
+        # Without STARTTLS or a login nothing has greeted the server yet.
+        if smtp.last_ehlo_response is None:
+            await smtp.ehlo()
+        secure = smtp.get_transport_info("sslcontext") is not None
+    except Exception as error:
+        return [
+            Finding(
+                Level.PROBLEM,
+                "email",
+                f"the SMTP server {config.host}:{config.port} did not answer EHLO: {error}",
+            )
+        ]
+    finally:
+        with contextlib.suppress(Exception):
+            await smtp.quit()
+    how = ["TLS" if secure else "no TLS"]
+    if config.username:
+        how.append(f"signed in as {config.username}")
+    return [Finding(Level.OK, "email", f"SMTP at {config.host}:{config.port} ({', '.join(how)})")]
+
+
 async def diagnose(settings: Settings, *, processes: int) -> list[Finding]:
     found = settings_findings(settings)
     found += await database_findings(settings, processes=processes)
     found += await replica_findings(settings)
+    found += await email_findings(settings)
     return found

@@ -112,6 +112,37 @@ class _SmtpSession:
             raise MailError(f"SMTP: {error}") from None
 
 
+async def connect(config: SmtpConfig) -> aiosmtplib.SMTP:
+    """A connection past STARTTLS and the login when the URL asks for them, as every send
+    opens one (and `gateway doctor` checks one). MailError, with connection=True and what
+    went wrong in plain words, when the server cannot be used: nothing is wrong with
+    any message then."""
+    c = config
+    smtp = aiosmtplib.SMTP(
+        hostname=c.host,
+        port=c.port,
+        username=c.username,
+        password=c.password,
+        use_tls=c.implicit_tls,
+        start_tls=c.starttls,
+        timeout=c.timeout,
+    )
+    server = f"the SMTP server {c.host}:{c.port}"
+    try:
+        await smtp.connect()
+    except aiosmtplib.SMTPAuthenticationError as error:
+        raise MailError(
+            f"{server} refused the login of {c.username!r} ({error.code} {error.message}): "
+            "check the user and password in GATEWAY_SMTP_URL",
+            connection=True,
+        ) from None
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as error:
+        raise MailError(f"cannot reach {server}: {error}", connection=True) from None
+    except aiosmtplib.SMTPException as error:
+        raise MailError(f"{server} cannot be used: {error}", connection=True) from None
+    return smtp
+
+
 class SmtpMailer:
     logs_links = False
 
@@ -122,22 +153,7 @@ class SmtpMailer:
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[MailSession]:
         """One connection for a batch of messages."""
-        c = self.config
-        smtp = aiosmtplib.SMTP(
-            hostname=c.host,
-            port=c.port,
-            username=c.username,
-            password=c.password,
-            use_tls=c.implicit_tls,
-            start_tls=c.starttls,
-            timeout=c.timeout,
-        )
-        try:
-            await smtp.connect()
-        except (aiosmtplib.SMTPException, OSError) as error:
-            raise MailError(
-                f"cannot reach the SMTP server {c.host}:{c.port}: {error}", connection=True
-            ) from None
+        smtp = await connect(self.config)
         try:
             yield _SmtpSession(smtp)
         finally:

@@ -149,7 +149,8 @@ def make_context(
 class GraphQLClient:
     """Runs documents through the real schema (with the error classifier) as a viewer.
     A query the executor cannot answer whole fails the test unless `fallback` says it
-    is expected (tests/test_reads_fallback.py covers that path)."""
+    is expected (test_queries_without_a_plan_are_resolved_field_by_field_and_counted in
+    tests/test_reads.py covers that path)."""
 
     def __init__(
         self, db: Any, *, weights: RankingWeights = WEIGHTS, outreach: Outreach | None = None

@@ -1,7 +1,8 @@
 """A real SMTP server for tests: aiosmtpd on 127.0.0.1, in its own thread, keeping
 every message it accepts. It can be stopped and started again on the same port (the
 server "down for a while"), refuse messages for a while, or hold one message until the
-test lets it go."""
+test lets it go. With `login`, it takes only that user and password (AUTH over plain
+text: the tests have no certificate)."""
 
 import asyncio
 import email
@@ -13,6 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.live_server import free_port
 
@@ -48,9 +50,10 @@ class _Handler:
 
 
 class MailServer:
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"smtp://127.0.0.1:{self.port}?timeout=5"
+        self.login = login
         self.lock = threading.Lock()
         self.messages: list[EmailMessage] = []
         self.attempts = 0
@@ -65,9 +68,22 @@ class MailServer:
         self._controller: Controller | None = None
 
     def start(self) -> "MailServer":
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        auth: dict[str, Any] = {}
+        if self.login is not None:
+            auth = {"authenticator": self._authenticate, "auth_require_tls": False}
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **auth)
         self._controller.start()
         return self
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        return AuthResult(success=given == self.login, handled=False)
 
     def stop(self) -> None:
         if self._controller is not None:

@@ -11,6 +11,7 @@ import asyncpg
 from db.embedded import asyncpg_dsn, drop_database, ensure_database
 from tests.conftest import TEST_SECRET, _with_database
 from tests.live_server import free_port
+from tests.mail_server import MailServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,7 @@ def test_a_healthy_setup_is_all_ok(fresh_database_url) -> None:
     lines = result.stdout.splitlines()
     for check in ("settings", "database", "migrations", "connection budget"):
         assert any(line.startswith("ok") and f" {check}:" in line for line in lines), (check, lines)
+    assert any(line.startswith("ok       email: off: no GATEWAY_SMTP_URL") for line in lines), lines
 
 
 def test_a_wrong_database_url_is_reported_without_its_password() -> None:
@@ -94,3 +96,52 @@ def test_production_without_a_database_url_is_a_problem() -> None:
     result = doctor(GATEWAY_ENV="production", GATEWAY_SECRET_KEY=TEST_SECRET)
     assert result.returncode == 1
     assert "DATABASE_URL is not set" in result.stdout
+
+
+def test_a_reachable_smtp_server_is_ok(fresh_database_url) -> None:
+    server = MailServer(login=("mailer", "s3cret")).start()
+    try:
+        url = f"smtp://mailer:s3cret@127.0.0.1:{server.port}?starttls=off"
+        result = doctor(DATABASE_URL=fresh_database_url, GATEWAY_SMTP_URL=url)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = f"ok       email: SMTP at 127.0.0.1:{server.port} (no TLS, signed in as mailer)"
+    assert line in result.stdout.splitlines()
+    assert server.messages == []  # checking sends nothing
+
+
+def test_an_smtp_port_nobody_listens_on_is_a_problem(fresh_database_url) -> None:
+    port = free_port()
+    result = doctor(
+        DATABASE_URL=fresh_database_url, GATEWAY_SMTP_URL=f"smtp://mailer:hunter2@127.0.0.1:{port}"
+    )
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if " email:" in line]
+    assert line.startswith(f"PROBLEM  email: cannot reach the SMTP server 127.0.0.1:{port}"), line
+    assert line.endswith("no email will be sent")
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_a_refused_smtp_login_is_a_problem(fresh_database_url) -> None:
+    server = MailServer(login=("mailer", "s3cret")).start()
+    try:
+        url = f"smtp://mailer:n0t-it-2x@127.0.0.1:{server.port}?starttls=off"
+        result = doctor(DATABASE_URL=fresh_database_url, GATEWAY_SMTP_URL=url)
+    finally:
+        server.stop()
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if " email:" in line]
+    assert line.startswith(
+        f"PROBLEM  email: the SMTP server 127.0.0.1:{server.port} refused the login of 'mailer'"
+    ), line
+    assert "check the user and password in GATEWAY_SMTP_URL" in line
+    assert "n0t-it-2x" not in result.stdout + result.stderr
+
+
+def test_production_without_smtp_warns_that_nobody_gets_mail(fresh_database_url) -> None:
+    result = doctor(GATEWAY_ENV="production", DATABASE_URL=fresh_database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if " email:" in line]
+    assert line.startswith("warning  email: off: no GATEWAY_SMTP_URL"), line
+    assert "nobody receives them" in line

@@ -1,7 +1,8 @@
 """Several replicas behind a real HAProxy (Debian's package), configured by the file
 docs/deployment.md shows (docs/haproxy.cfg): one gateway is restarted while clients keep
 sending requests, and none of them is lost. On SIGTERM a gateway first fails its
-readiness check while it still serves, then leaves."""
+readiness check while it still serves, then leaves. Behind the balancer each client keeps
+an address, and so a rate budget, of its own."""
 
 import asyncio
 import re
@@ -24,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "docs" / "haproxy.cfg"
 QUERY = {"query": "query Listing { contents(first: 5) { totalCount edges { node { title } } } }"}
 DRAIN = "2"
+# Where the balancer connects to the gateways from. Clients come from other loopback
+# addresses (all of 127.0.0.0/8 is this host's), as they would from other hosts.
+BALANCER = "127.0.0.1"
+# The gateways believe the balancer's X-Forwarded-For, as docs/deployment.md says to set.
+BEHIND_THE_BALANCER = {"GATEWAY_TRUSTED_PROXIES": BALANCER}
 
 
 def haproxy_binary() -> str:
@@ -81,8 +87,9 @@ def publish_something(gateway: GatewayProcess) -> None:
     publish(gateway, token, "listed through the load balancer")
 
 
-async def client_loop(url: str, until: float, results: list[str]) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+async def client_loop(url: str, address: str, until: float, results: list[str]) -> None:
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as client:
         while time.monotonic() < until:
             try:
                 response = await client.post("/graphql", json=QUERY)
@@ -100,7 +107,7 @@ async def test_restarting_a_replica_under_load_loses_no_request(
     databases = FreshDatabases(server_url)
     url = await databases.create()
     ports = [free_port(), free_port()]
-    settings = {"GATEWAY_DRAIN_SECONDS": DRAIN, "GATEWAY_RATE_LIMIT_CAPACITY": "1e12"}
+    settings = {"GATEWAY_DRAIN_SECONDS": DRAIN, **BEHIND_THE_BALANCER}
     gateways = [
         GatewayProcess(url, TEST_SECRET, tmp_path / f"gateway{i}.log", port=port, **settings)
         for i, port in enumerate(ports)
@@ -115,7 +122,12 @@ async def test_restarting_a_replica_under_load_loses_no_request(
 
         results: list[str] = []
         until = time.monotonic() + 14
-        load = [asyncio.create_task(client_loop(proxy.url, until, results)) for _ in range(6)]
+        # Six clients, each from an address of its own: each has its own rate budget,
+        # which this load stays well inside (one address for all of them would not).
+        load = [
+            asyncio.create_task(client_loop(proxy.url, f"127.0.0.{10 + i}", until, results))
+            for i in range(6)
+        ]
         await asyncio.sleep(2)
 
         first = gateways[0]
@@ -149,6 +161,49 @@ async def test_restarting_a_replica_under_load_loses_no_request(
     assert len(results) > served_before > 50
     again = restarted.log_path.read_text()
     assert "query Listing" in again, "the restarted replica was put back into rotation"
+
+
+async def outcome(proxy: HAProxy, address: str, headers: dict[str, str] | None = None) -> str:
+    """ "ok", or the error code of one listing sent from `address` through the balancer."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=proxy.url, transport=transport, timeout=30) as client:
+        response = await client.post("/graphql", json=QUERY, headers=headers)
+    body = response.json()
+    if "errors" in body:
+        return str(body["errors"][0]["extensions"]["code"])
+    return "ok"
+
+
+async def test_each_client_behind_the_balancer_has_its_own_budget(
+    server_url, template_url, tmp_path
+) -> None:
+    databases = FreshDatabases(server_url)
+    url = await databases.create()
+    # The listing costs 21: four fit in a budget of 100, which does not refill in a test.
+    limits = {"GATEWAY_RATE_LIMIT_CAPACITY": "100", "GATEWAY_RATE_LIMIT_REFILL": "0.001"}
+    gateway = GatewayProcess(
+        url, TEST_SECRET, tmp_path / "gateway.log", **BEHIND_THE_BALANCER, **limits
+    )
+    proxy: HAProxy | None = None
+    try:
+        await asyncio.to_thread(gateway.wait_ready)
+        proxy = HAProxy(tmp_path, [gateway.port, gateway.port])
+        await asyncio.to_thread(proxy.wait_serving)
+
+        first = [await outcome(proxy, "127.0.0.2") for _ in range(5)]
+        assert first == ["ok"] * 4 + ["RATE_LIMITED"]
+        # Another client through the same balancer connection still has its whole budget.
+        assert await outcome(proxy, "127.0.0.3") == "ok"
+        # A client naming another address itself gains nothing: the balancer appends the
+        # address it saw, and the gateway takes that one.
+        forged = await outcome(proxy, "127.0.0.2", {"X-Forwarded-For": "127.0.0.4"})
+        assert forged == "RATE_LIMITED"
+        assert await outcome(proxy, "127.0.0.4") == "ok"
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        gateway.stop()
+        await databases.drop_all()
 
 
 def _block(markdown: str, language: str) -> str:

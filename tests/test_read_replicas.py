@@ -1,7 +1,8 @@
 """Reads on a real streaming replica (pg_basebackup of a primary, tests/streaming_replica.py)
 through a real gateway process: reads go to the replica and writes to the primary, a
-viewer sees their own write at once while others read the replica, and a stopped
-replica sends reads back to the primary without a failed request."""
+viewer sees their own write at once while others read the replica, a replica lagging
+past GATEWAY_REPLICA_MAX_LAG is skipped until it catches up, and a stopped replica sends
+reads back to the primary without a failed request."""
 
 import asyncio
 import time
@@ -125,6 +126,39 @@ async def test_reads_use_the_replica_and_a_viewer_reads_their_own_write(cluster)
     assert ("gateway_db_replica_lag_seconds", frozenset({("replica", status["replica"])})) in (
         metrics.values
     )
+
+
+async def test_a_replica_past_the_allowed_lag_is_skipped_until_it_catches_up(
+    cluster, tmp_path
+) -> None:
+    pair, _, _ = cluster
+    strict = GatewayProcess(
+        pair.primary_url("gateway"),
+        TEST_SECRET,
+        tmp_path / "strict.log",
+        DATABASE_REPLICA_URLS=pair.standby_url("gateway"),
+        GATEWAY_REPLICA_MAX_LAG="1",
+    )
+    title = "written while the replica lags"
+    try:
+        await asyncio.to_thread(strict.wait_ready)
+        await until(lambda: replica_status(strict)["healthy"], "the replica is in use")
+        _, author = await asyncio.to_thread(register, strict)
+        await on_standby(pair, "SELECT pg_wal_replay_pause()")
+        try:
+            await asyncio.to_thread(publish, strict, author, title)
+            await until(lambda: not replica_status(strict)["healthy"], "the lag passes 1 s")
+            status = replica_status(strict)
+            assert status["lag_seconds"] >= 1 and status["problem"].endswith("s behind")
+            # Anonymous reads, which the replica would answer without the write, come
+            # from the primary.
+            for _ in range(5):
+                assert title in await asyncio.to_thread(titles, strict)
+        finally:
+            await on_standby(pair, "SELECT pg_wal_replay_resume()")
+        await until(lambda: replica_status(strict)["healthy"], "the replica is back in use")
+    finally:
+        strict.stop()
 
 
 async def test_a_stopped_replica_sends_reads_back_to_the_primary(cluster) -> None:

@@ -114,8 +114,23 @@ def test_serve_from_an_empty_folder_serves_demo_data_and_shares_its_database(tmp
     finally:
         _stop(server, how)
     assert "demo logins" in _output(tmp_path, "serve")
+    _assert_postgres_talks_to_its_log_files(tmp_path, _output(tmp_path, "serve"))
     # The last process using the folder stops its server.
     deadline = time.monotonic() + 30
     while postgres and _alive(postgres) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(postgres), "embedded Postgres outlived the last gateway process"
+
+
+def _assert_postgres_talks_to_its_log_files(data_dir: Path, terminal: str) -> None:
+    """serve names the embedded server's log files, and what the server and its setup
+    (initdb, pg_ctl) say goes there, not between the gateway's own lines."""
+    pgdata = (data_dir / "postgres").resolve()
+    started = (data_dir / "pgserver.log").resolve()
+    assert f"(its log: {pgdata / 'log'}; starting it: {started})" in terminal, terminal
+    server_says = "database system is ready to accept connections"
+    initdb_says = "The files belonging to this database system"
+    assert server_says in (pgdata / "log").read_text()
+    assert initdb_says in started.read_text()
+    for line in (server_says, initdb_says, "pg_ctl"):
+        assert line not in terminal, f"{line!r} reached the terminal:\n{terminal}"
