@@ -92,12 +92,13 @@ async def _change(
 
 async def update_content(ctx: Context, global_id: str, data: ContentInput) -> int:
     fields, tags = _fields(data, creating=False)
+    images = ctx.safeguards.images
 
     async def change(session: AsyncSession, content: Content) -> None:
         was_public = webhook_events.is_public(content)
         await writes.update_content(session, content, tags=tags, **fields)
         await webhook_events.content_event(
-            session, "content.updated", content, was_public=was_public
+            session, "content.updated", content, was_public=was_public, images=images
         )
 
     return await _change(
@@ -107,6 +108,7 @@ async def update_content(ctx: Context, global_id: str, data: ContentInput) -> in
 
 async def publish_content(ctx: Context, global_id: str) -> int:
     await email_accounts.require_verified_to_publish(ctx)
+    images = ctx.safeguards.images
 
     async def change(session: AsyncSession, content: Content) -> None:
         if content.status == "PUBLISHED":
@@ -116,7 +118,9 @@ async def publish_content(ctx: Context, global_id: str) -> int:
                 session, content, audience=policy.member_filter()
             )
         await writes.announce_published(session, content)
-        await webhook_events.content_event(session, "content.published", content, was_public=False)
+        await webhook_events.content_event(
+            session, "content.published", content, was_public=False, images=images
+        )
 
     return await _change(
         ctx,
@@ -128,12 +132,14 @@ async def publish_content(ctx: Context, global_id: str) -> int:
 
 
 async def archive_content(ctx: Context, global_id: str) -> int:
+    images = ctx.safeguards.images
+
     async def change(session: AsyncSession, content: Content) -> None:
         if content.status != "ARCHIVED":
             was_public = webhook_events.is_public(content)
             await writes.archive_content(session, content)
             await webhook_events.content_event(
-                session, "content.archived", content, was_public=was_public
+                session, "content.archived", content, was_public=was_public, images=images
             )
 
     return await _change(
@@ -147,10 +153,15 @@ async def archive_content(ctx: Context, global_id: str) -> int:
 
 async def delete_content(ctx: Context, global_id: str) -> str:
     """The id of what was deleted, as the client sent it."""
+    images = ctx.safeguards.images
 
     async def change(session: AsyncSession, content: Content) -> None:
         await webhook_events.content_event(
-            session, "content.deleted", content, was_public=webhook_events.is_public(content)
+            session,
+            "content.deleted",
+            content,
+            was_public=webhook_events.is_public(content),
+            images=images,
         )
         await writes.delete_content(session, content)
 

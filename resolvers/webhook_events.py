@@ -16,7 +16,7 @@ from db.queries.contents import tags_by_content_id
 from db.queries.users import users_by_id
 from db.tables import Content, User
 from resolvers.ids import encode_id
-from resolvers.render import render_markdown
+from resolvers.render import RemoteImages, render_markdown
 
 
 def is_public(content: Content) -> bool:
@@ -38,7 +38,9 @@ def _envelope(event: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _public_content(session: AsyncSession, content: Content) -> dict[str, Any]:
+async def _public_content(
+    session: AsyncSession, content: Content, images: RemoteImages
+) -> dict[str, Any]:
     assert content.id is not None
     (author,) = await users_by_id(session, [content.author_id])
     (tags,) = await tags_by_content_id(session, [content.id])
@@ -47,7 +49,7 @@ async def _public_content(session: AsyncSession, content: Content) -> dict[str, 
         "title": content.title,
         "summary": content.summary,
         "body": content.body,
-        "bodyHtml": render_markdown(content.body),
+        "bodyHtml": render_markdown(content.body, images=images),
         "language": content.language,
         "status": content.status,
         "visibility": content.visibility,
@@ -69,16 +71,23 @@ def _public_user(user: User) -> dict[str, Any]:
 
 
 async def content_event(
-    session: AsyncSession, event: str, content: Content, *, was_public: bool
+    session: AsyncSession,
+    event: str,
+    content: Content,
+    *,
+    was_public: bool,
+    images: RemoteImages,
 ) -> None:
     """Queues `event` for `content` as it is now, to every endpoint that wants it.
-    `was_public`: whether it was public before this write."""
+    `was_public`: whether it was public before this write. `images` has no default: a
+    receiver shows `bodyHtml` to readers as the API's clients do, so it must follow
+    GATEWAY_REMOTE_IMAGES (the caller's `ctx.safeguards.images`) like the API does."""
     public_now = is_public(content) and event != "content.deleted"
     if not (public_now or was_public) or not await queries.has_subscribers(session, event):
         return
     assert content.id is not None
     if public_now:
-        data = await _public_content(session, content)
+        data = await _public_content(session, content, images)
     else:
         data = {"id": encode_id("Content", content.id)}
         if event != "content.deleted":

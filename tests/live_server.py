@@ -109,9 +109,15 @@ class TransportWsClient:
 
     @classmethod
     async def open(
-        cls, url: str, token: str | None = None, protocol: str = "graphql-transport-ws"
+        cls,
+        url: str,
+        token: str | None = None,
+        protocol: str = "graphql-transport-ws",
+        **connect_options: Any,
     ) -> "TransportWsClient":
-        socket = await connect(url, subprotocols=[protocol])  # type: ignore[list-item]
+        """`connect_options` go to the socket (e.g. `local_addr` to come from another
+        loopback address, which per-address limits count apart)."""
+        socket = await connect(url, subprotocols=[protocol], **connect_options)  # type: ignore[list-item]
         client = cls(socket)
         payload = {"authorization": f"Bearer {token}"} if token else {}
         await client.send({"type": "connection_init", "payload": payload})

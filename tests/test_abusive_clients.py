@@ -96,6 +96,58 @@ async def test_websocket_operations_spend_the_same_budget_as_http(server) -> Non
     assert over_http.status_code == 429, "the socket spent the viewer's budget"
 
 
+# Issue 15's subscription document: cost 907 (gateway/limits.py).
+HEAVY_SUBSCRIPTION = (
+    "subscription { contentPublished { id title author { handle viewerFollows"
+    " contents(first: 100) { totalCount edges { node { id title body tags { name"
+    " contentCount } } } } } } }"
+)
+
+
+async def test_subscriptions_over_websocket_spend_the_same_budget(server) -> None:
+    """A subscription is charged when it starts, like any operation: otherwise a client
+    could open them without end once its queries are refused."""
+    token = register(server, "ws_subscriber")
+    client = await TransportWsClient.open(server.ws_url, token)
+    await client.receive_type("connection_ack")
+    for n in range(2):  # 2 x 907 of 2,000
+        await client.subscribe(f"live-{n}", HEAVY_SUBSCRIPTION)
+    await client.nothing_for(0.5)
+    await client.subscribe("live-2", HEAVY_SUBSCRIPTION)
+    refused = await client.receive_type("error")
+    await client.close()
+    assert refused["id"] == "live-2"
+    assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+    async with httpx.AsyncClient() as http:
+        over_http = await http.post(
+            f"{server.url}/graphql",
+            json={"query": COSTLY},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert over_http.status_code == 429, "the subscriptions spent the viewer's budget"
+
+
+async def test_an_address_that_spent_its_budget_is_refused_subscriptions_too(server) -> None:
+    # An address of its own: the other tests' anonymous requests come from 127.0.0.1.
+    address = "127.0.0.2"
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(transport=transport) as http:
+        for _ in range(10):
+            response = await http.post(f"{server.url}/graphql", json={"query": COSTLY})
+            if response.status_code == 429:
+                break
+    assert response.status_code == 429, "the address spent its budget over HTTP"
+    client = await TransportWsClient.open(server.ws_url, local_addr=(address, 0))
+    await client.receive_type("connection_ack")
+    await client.subscribe("live", HEAVY_SUBSCRIPTION)
+    refused = await client.receive_type("error", "next")
+    await client.close()
+    assert refused["type"] == "error" and refused["id"] == "live", refused
+    (error,) = refused["payload"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["retryAfter"] >= 1
+
+
 async def test_sign_in_over_websocket_is_throttled_too(server) -> None:
     register(server, "ws_target")
     client = await TransportWsClient.open(server.ws_url)

@@ -135,23 +135,53 @@ async def _walks(db) -> int:
         return int((await session.exec(text("SELECT count(*) FROM feed_snapshots"))).one()[0])
 
 
+async def _scans(db) -> dict[str, int]:
+    """Scans of each table in this transaction so far: the `db` fixture's one connection
+    runs the gateway's statements too, and Postgres counts them per transaction."""
+    async with db.session() as session:
+        rows = await session.exec(
+            text("SELECT relname, seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables")
+        )
+        return {str(name): int(scans) for name, scans in rows.all()}
+
+
+# What ranking a viewer's feed or search reads: their follows, tags, habits and mutes, and
+# the feed built from them. A page of one reads every one of these.
+RANKING_INPUTS = {
+    "follows", "followed_tags", "muted_tags", "muted_authors", "preferences", "reactions",
+    "feed_habits", "feed_entries",
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "query",
+    ("query", "may_read"),
     [
-        "{ feed(first: 0) { pageInfo { hasNextPage } } }",
-        '{ search(query: "python", first: 0) { pageInfo { hasNextPage } } }',
+        # The token check, and the stored feed's shared page (no viewer's ranking).
+        (
+            "{ feed(first: 0) { pageInfo { hasNextPage } } }",
+            {"users", "feed_state", "feed_shared", "contents", "content_tags"},
+        ),
+        # The token check alone: the search statement stops before it reads a row.
+        ('{ search(query: "python", first: 0) { pageInfo { hasNextPage } } }', {"users"}),
     ],
+    ids=["feed", "search"],
 )
-async def test_a_page_of_zero_ranks_nothing(db, tmp_path, query) -> None:
+async def test_a_page_of_zero_ranks_nothing(db, tmp_path, query, may_read) -> None:
     author = await make_user(db)
     await make_content(db, author, title="Python now", at=NOW)
-    async with gateway(db, tmp_path) as client:
+    # Per-process budgets: the shared limiter's statements would read tables of their own.
+    async with gateway(db, tmp_path, rate_limit_shared=False) as client:
         headers = {"Authorization": f"Bearer {await token_for(client, 'zero_reader')}"}
         walks = await _walks(db)
+        before = await _scans(db)
         body = (await post(client, query, headers=headers)).json()
+        after = await _scans(db)
     assert "errors" not in body, body
     (connection,) = body["data"].values()
     assert connection["pageInfo"] == {"hasNextPage": False}
+    read = {table for table, scans in after.items() if scans > before.get(table, 0)}
+    assert not read & RANKING_INPUTS, f"ranked: read {sorted(read & RANKING_INPUTS)}"
+    assert read <= may_read, sorted(read - may_read)
     assert await _walks(db) == walks, "no ranking was stored: none ran"
 
 

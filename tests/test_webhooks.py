@@ -12,9 +12,10 @@ from standardwebhooks import Webhook as Verifier
 
 from resolvers.outreach import Outreach
 from resolvers.viewer import Viewer
-from tests.conftest import GraphQLClient
+from tests.conftest import TOKENS, GraphQLClient
 from tests.delivery import OUTREACH, make_worker
 from tests.factories import make_user
+from tests.gateway_client import gateway
 from tests.mail_server import MailServer
 from tests.webhook_receiver import WebhookReceiver
 
@@ -245,3 +246,52 @@ async def test_addresses_are_checked_again_when_delivering(db, receiving, mail) 
     listed = (await client.data(LIST, viewer=admin))["webhooks"][0]
     assert "private" in listed["lastError"]
     assert receiving.requests == []
+
+
+@pytest.mark.parametrize(("setting", "kept"), [(None, False), ("drop", False), ("keep", True)])
+async def test_payloads_follow_the_remote_images_setting(
+    db, tmp_path, receiving, mail, setting, kept
+) -> None:
+    """A receiver shows `bodyHtml` to readers too: a tracking pixel left in the payload
+    would track them as it would the API's readers, so the gateway's one setting decides
+    for both."""
+    admin, author = await _people(db)
+    settings = {"webhook_allow_private_addresses": True, "rate_limit_shared": False}
+    if setting is not None:
+        settings["remote_images"] = setting
+    async with gateway(db, tmp_path, **settings) as client:
+
+        async def run(query: str, variables: dict, viewer: Viewer) -> dict:
+            token = TOKENS.issue(viewer.id, 0).token  # type: ignore[arg-type]
+            response = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            body = response.json()
+            assert "errors" not in body, body
+            return dict(body["data"])
+
+        created = await run(CREATE, {"url": receiving.url, "events": EVENTS}, admin)
+        content = await run(
+            'mutation($body: String!) { createContent(input: {title: "Pixel", body: $body})'
+            " { id } }",
+            {"body": "![x](https://tracker.example/p.png)"},
+            author,
+        )
+        content_id = content["createContent"]["id"]
+        await run(PUBLISH, {"id": content_id}, author)
+        api_html = (
+            await run(
+                "query($id: ID!) { content(id: $id) { bodyHtml } }", {"id": content_id}, admin
+            )
+        )["content"]["bodyHtml"]
+    await make_worker(db, mail.url).drain()
+    (published,) = receiving.wait_for(1)
+    event = Verifier(created["createWebhook"]["secret"]).verify(published.body, published.headers)
+    html = event["data"]["bodyHtml"]
+    assert html == api_html
+    if kept:
+        assert '<img src="https://tracker.example/p.png" alt="x"' in html, html
+    else:
+        assert "tracker.example" not in html and html == "<p>x</p>\n"
