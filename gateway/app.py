@@ -40,10 +40,9 @@ from gateway.mailer import mailer_for
 from gateway.operation_guard import GuardOperations, OperationGuard
 from gateway.persisted_queries import PersistedQueries, TrustedDocuments
 from gateway.rate_limits import RateLimiter
+from gateway.request_body import RequestBodyLimits
 from gateway.request_encoding import DecodeRequestBodies
 from gateway.request_id import RequestIdMiddleware
-from gateway.request_size import RequestSizeLimit
-from gateway.request_timeout import BodyTimeout
 from gateway.runtime import tune_garbage_collector
 from gateway.settings import Settings, load_or_create_secret
 from gateway.shared_rate_limits import SharedRateLimiter
@@ -260,8 +259,11 @@ def create_app(
                 tracing=tracing,
             ),
             Middleware(CompressResponses, minimum_size=COMPRESS_MINIMUM_BYTES),
-            Middleware(BodyTimeout, seconds=settings.body_timeout),
-            Middleware(RequestSizeLimit, max_body_bytes=settings.max_body_bytes),
+            Middleware(
+                RequestBodyLimits,
+                max_body_bytes=settings.max_body_bytes,
+                seconds=settings.body_timeout,
+            ),
             Middleware(DecodeRequestBodies, max_body_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,

@@ -1,7 +1,7 @@
 """What uvicorn leaves open to slow and greedy clients, closed at the connection: headers
 must be complete within a time limit of the connection (or of a request's first byte),
 and one address may hold only so many connections at once (HTTP and WebSocket alike).
-Bodies are timed by gateway/request_timeout.py.
+Bodies are timed by gateway/request_body.py.
 
 `gateway serve` runs uvicorn with these protocol classes. They read their limits from the
 app's lifespan state (gateway/app.py puts them there), so every worker process, which

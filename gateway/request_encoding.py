@@ -6,10 +6,9 @@ not decode gets 400."""
 import zlib
 from collections.abc import Callable
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.request_size import too_large_body
+from gateway.body_refusals import refused, run_refusing, send_refusal, too_large
 
 # zlib's window bits: with the gzip header, and with the zlib header ("deflate" in HTTP).
 _DECODERS: dict[str, Callable[[], "zlib._Decompress"]] = {
@@ -17,18 +16,6 @@ _DECODERS: dict[str, Callable[[], "zlib._Decompress"]] = {
     "x-gzip": lambda: zlib.decompressobj(wbits=31),
     "deflate": lambda: zlib.decompressobj(wbits=15),
 }
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, body: bytes) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
-def _error(status: int, message: str) -> _Refused:
-    error = {"message": message, "extensions": {"code": "BAD_USER_INPUT"}}
-    return _Refused(status, orjson.dumps({"errors": [error]}))
 
 
 class DecodeRequestBodies:
@@ -52,17 +39,16 @@ class DecodeRequestBodies:
             await self.app(scope, receive, send)
             return
         if len(codings) > 1 or codings[0] not in _DECODERS:
-            refusal = _error(
+            refusal = refused(
                 415,
                 f"Content-Encoding {', '.join(codings)} is not accepted: send the body as "
                 "gzip, deflate or unencoded",
             )
-            await self._refuse(send, refusal)
+            await send_refusal(send, refusal)
             return
         decoder = _DECODERS[codings[0]]()
         limit = self.max_body_bytes
         decoded = 0
-        started = False
         # The body the app sees is a different one: its length and encoding go.
         scope = dict(scope)
         scope["headers"] = [
@@ -79,34 +65,16 @@ class DecodeRequestBodies:
             try:
                 chunk = decoder.decompress(message.get("body", b""), limit - decoded + 1)
                 if decoder.unconsumed_tail:
-                    raise _Refused(413, too_large_body(limit))
+                    raise too_large(limit)
                 if not message.get("more_body", False):
                     chunk += decoder.flush()
                     if not decoder.eof:
-                        raise _error(400, f"The {codings[0]} body ends before its end")
+                        raise refused(400, f"The {codings[0]} body ends before its end")
             except zlib.error as error:
-                raise _error(400, f"The body is not valid {codings[0]}: {error}") from None
+                raise refused(400, f"The body is not valid {codings[0]}: {error}") from None
             decoded += len(chunk)
             if decoded > limit:
-                raise _Refused(413, too_large_body(limit))
+                raise too_large(limit)
             return {**message, "body": chunk}
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, decoding_receive, tracking_send)
-        except _Refused as refusal:
-            if started:
-                raise
-            await self._refuse(send, refusal)
-
-    async def _refuse(self, send: Send, refusal: _Refused) -> None:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(refusal.body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
-        await send({"type": "http.response.body", "body": refusal.body})
+        await run_refusing(self.app, scope, decoding_receive, send)

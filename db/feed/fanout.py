@@ -17,7 +17,7 @@ from db.ranking import RankingWeights
 from db.reads import scoring
 from db.reads.fields import CONTENT_TAGS, CONTENTS, FOLLOWED_TAGS, FOLLOWS
 from db.reads.sql import BIGINT, TIMESTAMP, lit, param
-from db.reads.walks import EMPTY_IDS, ENTRIES, STATE
+from db.reads.walks import EMPTY_IDS, ENTRIES, ENTRY_COLUMNS, STATE
 from db.session import Database
 
 # A feed over its cap is trimmed to this share of it, so trimming happens once per
@@ -116,18 +116,7 @@ def publish_statement(weights: RankingWeights) -> Any:
         .where(active.c.viewer_id != item.c.author_id)
         .cte("scored")
     )
-    columns = [
-        "viewer_id",
-        "content_id",
-        "author_id",
-        "published_at",
-        "language",
-        "tag_ids",
-        "affinity",
-        "reactions",
-        "habit_tag_id",
-        "habit_decayed",
-    ]
+    columns = ["viewer_id", *ENTRY_COLUMNS]
     upsert = insert(ENTRIES).from_select(
         columns, sa.select(*(scored.c[n] for n in columns)).where(scored.c.affinity != lit(0.0))
     )

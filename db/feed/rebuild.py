@@ -27,7 +27,7 @@ from db.reads.fields import (
     USERS,
 )
 from db.reads.sql import BIGINT, TIMESTAMP, lit, param
-from db.reads.walks import EMPTY_IDS, EMPTY_TEXTS, ENTRIES, STATE
+from db.reads.walks import EMPTY_IDS, EMPTY_TEXTS, ENTRIES, ENTRY_COLUMNS, STATE
 from db.session import Database
 from db.tables import FeedHabit
 
@@ -188,17 +188,7 @@ def rebuild_statement(weights: RankingWeights) -> Any:
         .cte("scored")
         .prefix_with("MATERIALIZED")
     )
-    columns = [
-        "content_id",
-        "author_id",
-        "published_at",
-        "language",
-        "tag_ids",
-        "affinity",
-        "reactions",
-        "habit_tag_id",
-        "habit_decayed",
-    ]
+    columns = ENTRY_COLUMNS
     upsert = insert(ENTRIES).from_select(
         ["viewer_id", *columns], sa.select(viewer, *(scored.c[n] for n in columns))
     )

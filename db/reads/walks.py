@@ -220,7 +220,9 @@ def _viewer_filters(row: Any, b: Build) -> list[ColumnElement[bool]]:
     ]
 
 
-_POOL = [
+# A stored candidate's columns besides its viewer: what rebuilds and fan-out write and
+# first pages read.
+ENTRY_COLUMNS = (
     "content_id",
     "author_id",
     "published_at",
@@ -230,14 +232,14 @@ _POOL = [
     "reactions",
     "habit_tag_id",
     "habit_decayed",
-]
+)
 
 
 def _pool(b: Build, slot: int) -> CTE:
     """The viewer's stored candidates, and the top of the members' shared list that is
     not among them (with no affinity: whatever the viewer has an affinity to reached
     their stored feed when it was published or rebuilt)."""
-    mine = sa.select(*(ENTRIES.c[n] for n in _POOL)).where(ENTRIES.c.viewer_id == b.viewer)
+    mine = sa.select(*(ENTRIES.c[n] for n in ENTRY_COLUMNS)).where(ENTRIES.c.viewer_id == b.viewer)
     shared = shared_list(
         b, "members", slot_param(slot, "bucket", TEXT), top=b.weights.shared_candidates
     )
@@ -358,7 +360,16 @@ def _store_walk(b: Build, slot: int, head: CTE, approx: CTE) -> None:
             approx.c.rank > slot_param(slot, "head", INT)
         ),
     ).subquery(f"walk{slot}")
-    order = [walk.c.part, walk.c.at]
+    _store_snapshot(
+        b, slot, walk.c.content_id, walk.c.score, [walk.c.part, walk.c.at], f"walk{slot}_stored"
+    )
+
+
+def _store_snapshot(
+    b: Build, slot: int, content_id: Any, score: Any, order: list[Any], name: str
+) -> None:
+    """Stores a walk (feed or search) as the slot's snapshot: its ids and scores in
+    `order`, which later pages read by position."""
     b.side_effect(
         insert(SNAPSHOTS)
         .from_select(
@@ -367,15 +378,15 @@ def _store_walk(b: Build, slot: int, head: CTE, approx: CTE) -> None:
                 slot_param(slot, "walk", TEXT),
                 b.viewer,
                 sa.func.coalesce(
-                    sa.func.array_agg(aggregate_order_by(walk.c.content_id, *order)), EMPTY_IDS
+                    sa.func.array_agg(aggregate_order_by(content_id, *order)), EMPTY_IDS
                 ),
                 sa.func.coalesce(
-                    sa.func.array_agg(aggregate_order_by(walk.c.score, *order)),
+                    sa.func.array_agg(aggregate_order_by(score, *order)),
                     sa.literal_column("'{}'::float8[]"),
                 ),
             ),
         )
-        .cte(f"walk{slot}_stored")
+        .cte(name)
     )
 
 
@@ -556,24 +567,13 @@ def search_start(source: SearchStart, b: Build) -> Rows:
         .cte(f"ranked{slot}")
     )
     if source.store:
-        by_rank = [ranked.c.walk_position]
-        b.side_effect(
-            insert(SNAPSHOTS)
-            .from_select(
-                ["id", "viewer_id", "content_ids", "scores"],
-                sa.select(
-                    slot_param(slot, "walk", TEXT),
-                    b.viewer,
-                    sa.func.coalesce(
-                        sa.func.array_agg(aggregate_order_by(ranked.c.id, *by_rank)), EMPTY_IDS
-                    ),
-                    sa.func.coalesce(
-                        sa.func.array_agg(aggregate_order_by(ranked.c.walk_score, *by_rank)),
-                        sa.literal_column("'{}'::float8[]"),
-                    ),
-                ),
-            )
-            .cte(f"ranked{slot}_stored")
+        _store_snapshot(
+            b,
+            slot,
+            ranked.c.id,
+            ranked.c.walk_score,
+            [ranked.c.walk_position],
+            f"ranked{slot}_stored",
         )
     select = (
         sa.select(ranked).order_by(ranked.c.walk_position).limit(slot_param(slot, "fetch", INT))
