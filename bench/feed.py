@@ -326,6 +326,7 @@ class Client:
     executor, the gateway's pools (a read pool beside the write engine)."""
 
     def __init__(self, url: str, pool_size: int) -> None:
+        self.url = url
         self.db = Database(
             create_engine(url, pool_size=pool_size), reads=ReadPool(url, size=pool_size)
         )

@@ -165,7 +165,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
     workers = ("--workers", str(args.workers)) if args.workers > 1 else ()
-    a = GatewayProcess(url, SECRET, workdir / "a.log", serve_args=workers, **many)
+    a = GatewayProcess(
+        url, SECRET, workdir / "a.log", serve_args=workers, **many, **dict(args.gateway_setting)
+    )
     b = GatewayProcess(url, SECRET, workdir / "b.log", **many)
     context = multiprocessing.get_context("spawn")
     loaders: list[Any] = []
@@ -336,6 +338,14 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="gateway A's worker processes")
     parser.add_argument("--pin", action="store_true", help="gateway A alone on CPU 0")
+    parser.add_argument(
+        "--gateway-setting",
+        action="append",
+        default=[],
+        type=lambda text: tuple(text.split("=", 1)),
+        metavar="NAME=VALUE",
+        help="a setting for gateway A (repeatable), e.g. GATEWAY_LIVE_DB_CONNECTIONS=4",
+    )
     parser.add_argument("--per-event", action="store_true", help="latency of each event")
     parser.add_argument(
         "--warmup",

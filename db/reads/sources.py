@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from db.reads.access import AccessKind, content_visible, visibilities_param
 from db.reads.fields import CONTENT_TAGS, CONTENTS, ENTITIES, NOTIFICATIONS, TAGS, USERS, Build
 from db.reads.shape import (
     AuthorContents,
@@ -96,29 +97,69 @@ def _content_order(row: Any, order: Order) -> list[Any]:
 
 
 def content_list(source: ContentList, b: Build) -> Rows:
-    c = b.alias(CONTENTS)
     slot = source.slot
-    conditions = [b.visible(c)]
-    if "author_id" in source.filters:
-        conditions.append(c.c.author_id == slot_param(slot, "author_id", BIGINT))
-    if "author_handle" in source.filters:
-        author = sa.select(USERS.c.id).where(
-            USERS.c.handle == slot_param(slot, "author_handle", TEXT)
+
+    def filters(c: Any) -> list[Any]:
+        found = []
+        if "author_id" in source.filters:
+            found.append(c.c.author_id == slot_param(slot, "author_id", BIGINT))
+        if "author_handle" in source.filters:
+            author = sa.select(USERS.c.id).where(
+                USERS.c.handle == slot_param(slot, "author_handle", TEXT)
+            )
+            found.append(c.c.author_id == author.scalar_subquery())
+        if "tags" in source.filters:
+            ct, t = b.alias(CONTENT_TAGS), b.alias(TAGS)
+            tagged = (
+                sa.select(ct.c.content_id)
+                .select_from(ct.join(t, t.c.id == ct.c.tag_id))
+                .where(t.c.name == sa.any_(slot_param(slot, "tags", TEXTS)))
+            )
+            found.append(c.c.id.in_(tagged))
+        if "status" in source.filters:
+            found.append(c.c.status == slot_param(slot, "status", TEXT))
+        if "language" in source.filters:
+            found.append(c.c.language == slot_param(slot, "language", TEXT))
+        return found
+
+    if b.access is AccessKind.PUBLISHED_OR_OWN:
+        return _published_or_own(b, filters, source.order, slot, source.after)
+    c = b.alias(CONTENTS)
+    return _ordered_contents(c, [b.visible(c), *filters(c)], source.order, slot, source.after)
+
+
+def _published_or_own(
+    b: Build, filters: Callable[[Any], list[Any]], order: Order, slot: int, after: bool
+) -> Rows:
+    """A signed-in viewer's list: what their kind of viewer may read, and their own
+    content that is not among it, each read in the list's order (through its own index)
+    and merged. As one condition (published OR their own) Postgres could use neither
+    index, and read and sorted the whole table: 245 ms at 1M contents."""
+    published, own = b.alias(CONTENTS), b.alias(CONTENTS)
+    visibilities = visibilities_param()
+
+    def readable(row: Any) -> ColumnElement[bool]:
+        return content_visible(
+            AccessKind.PUBLISHED, row, visibilities=visibilities, author=b.viewer
         )
-        conditions.append(c.c.author_id == author.scalar_subquery())
-    if "tags" in source.filters:
-        ct, t = b.alias(CONTENT_TAGS), b.alias(TAGS)
-        tagged = (
-            sa.select(ct.c.content_id)
-            .select_from(ct.join(t, t.c.id == ct.c.tag_id))
-            .where(t.c.name == sa.any_(slot_param(slot, "tags", TEXTS)))
-        )
-        conditions.append(c.c.id.in_(tagged))
-    if "status" in source.filters:
-        conditions.append(c.c.status == slot_param(slot, "status", TEXT))
-    if "language" in source.filters:
-        conditions.append(c.c.language == slot_param(slot, "language", TEXT))
-    return _ordered_contents(c, conditions, source.order, slot, source.after)
+
+    parts = (
+        (published, readable(published)),
+        (own, sa.and_(own.c.author_id == b.viewer, ~readable(own))),
+    )
+    branches = [
+        _ordered_contents(row, [condition, *filters(row)], order, slot, after).select.subquery()
+        for row, condition in parts
+    ]
+    merged = sa.union_all(*(sa.select(branch) for branch in branches)).subquery(f"listed{slot}")
+    c = b.alias(CONTENTS)
+    count = sa.select(sa.func.count()).select_from(c).where(b.visible(c), *filters(c))
+    return Rows(
+        sa.select(merged).order_by(*_content_order(merged, order)).limit(_limit(slot)),
+        lambda page: _content_order(page, order),
+        lambda page: content_keys(page, order),
+        count,
+    )
 
 
 def content_keys(page: Any, order: Order) -> list[Any]:
