@@ -13,9 +13,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from db import instrument
 from db.feed.rebuild import rebuild
-from db.instrument import pool_connections
+from db.instrument import StatementObservers, pool_connections
 from db.log_follower import LogFollower, keep_pruning
 from db.notify import EventBus
 from db.read_pool import ReadPool
@@ -110,10 +109,13 @@ def create_app(
         slow_seconds=settings.slow_request_ms / 1000 or None,
         operation_names=settings.metrics_operation_names,
     )
-    observe.install(observer)
+    # This app's, not the process's: tests build several apps in one process.
+    statements = StatementObservers()
+    statements.add(observer.statement)
     tracing = Tracing(settings.otel_service_name) if settings.otel_endpoint else None
     if tracing is not None:
-        instrument.add_observer(tracing.statement)
+        statements.add(tracing.statement)
+    database.observe(statements)
     draining = Draining()
     guard = OperationGuard(
         schema._schema,
@@ -232,7 +234,7 @@ def create_app(
         await database.dispose()
         metrics.process_exited()
         if tracing is not None:
-            instrument.remove_observer(tracing.statement)
+            statements.remove(tracing.statement)
             tracing.shutdown()
 
     routes = [
