@@ -28,8 +28,9 @@ from gateway import metrics, observe
 from gateway.account_pages import AccountPages
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
+from gateway.connections import OPEN_KEY as OPEN_CONNECTIONS
 from gateway.connections import STATE_KEY as CONNECTION_LIMITS
-from gateway.connections import ConnectionLimits
+from gateway.connections import ConnectionLimits, OpenConnections
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.feed_worker import FeedWorker
@@ -217,8 +218,9 @@ def create_app(
         restore_signals = drain_before_exit(
             graphql.live, draining, settings.effective_drain_seconds
         )
-        # The server's connection protocols read their limits from here (gateway/connections.py).
-        yield {CONNECTION_LIMITS: connection_limits}
+        # The server's connection protocols read their limits, and keep their counts,
+        # here (gateway/connections.py): a fresh count for every server this app runs in.
+        yield {CONNECTION_LIMITS: connection_limits, OPEN_CONNECTIONS: OpenConnections()}
         restore_signals()
         draining.started = True
         if deliveries is not None:
