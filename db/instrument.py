@@ -1,9 +1,11 @@
 """Where SQL statements are observed: one hook every statement passes through, whichever
 way it was sent (SQLAlchemy sessions through engine events, raw asyncpg reads through
-`timed`), so metrics, request logs and traces are fed from one place.
+`StatementObservers.timed`), so metrics, request logs and traces are fed from one place.
 
-Observers are registered by the process (gateway/observe.py); with none registered a
-statement costs one empty loop. Nothing here knows what an observer does with it.
+Each app owns one `StatementObservers` (gateway/app.py builds it and hands it to its
+Database), so two apps in one process, as tests build them, do not see each other's
+statements. With no observer added a statement costs one empty check. Nothing here
+knows what an observer does with it.
 """
 
 import time
@@ -12,86 +14,100 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # (sql, started at time.perf_counter(), seconds it took, whether it succeeded)
 StatementObserver = Callable[[str, float, float, bool], None]
 
-_observers: list[StatementObserver] = []
+# The statement a connection is running: (its StatementObservers, when it started).
 _START = "gateway_statement_started"
 
 
-def add_observer(observer: StatementObserver) -> None:
-    if observer not in _observers:
-        _observers.append(observer)
+class StatementObservers:
+    """The observers of one app's statements, and the engines or connections whose
+    statements reach them (`watch`)."""
+
+    __slots__ = ("_observers", "_sources")
+
+    def __init__(self) -> None:
+        self._observers: list[StatementObserver] = []
+        self._sources: list[Engine | Connection] = []
+
+    def add(self, observer: StatementObserver) -> None:
+        if observer not in self._observers:
+            self._observers.append(observer)
+
+    def remove(self, observer: StatementObserver) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def statement(self, sql: str, started: float, seconds: float, ok: bool) -> None:
+        for observer in self._observers:
+            observer(sql, started, seconds, ok)
+
+    @contextmanager
+    def timed(self, sql: str) -> Iterator[None]:
+        """Observes one statement sent past SQLAlchemy (the raw asyncpg read path)."""
+        if not self._observers:
+            yield
+            return
+        started = time.perf_counter()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.statement(sql, started, time.perf_counter() - started, ok)
+
+    def watch(self, source: Engine | Connection) -> None:
+        """The statements `source` runs (all an engine's connections', or one
+        connection's) come here. The events run in the greenlet SQLAlchemy starts for
+        the awaiting task, which shares that task's context variables, so observers see
+        the request they belong to. Where two watch one source, the last one sees it."""
+        _finish_on(source.engine)
+        if not event.contains(source, "before_cursor_execute", self._before):
+            event.listen(source, "before_cursor_execute", self._before)
+            self._sources.append(source)
+
+    def unwatch(self) -> None:
+        """Stops watching every source: what they run no longer comes here."""
+        for source in self._sources:
+            if event.contains(source, "before_cursor_execute", self._before):
+                event.remove(source, "before_cursor_execute", self._before)
+        self._sources.clear()
+
+    def _before(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: Any
+    ) -> None:
+        if self._observers:
+            conn.info[_START] = (self, time.perf_counter())
 
 
-def remove_observer(observer: StatementObserver) -> None:
-    if observer in _observers:
-        _observers.remove(observer)
-
-
-def observe_statement(sql: str, started: float, seconds: float, ok: bool) -> None:
-    for observer in _observers:
-        observer(sql, started, seconds, ok)
-
-
-@contextmanager
-def timed(sql: str) -> Iterator[None]:
-    """Observes one statement sent past SQLAlchemy (the raw asyncpg read path)."""
-    if not _observers:
-        yield
-        return
-    started = time.perf_counter()
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        observe_statement(sql, started, time.perf_counter() - started, ok)
-
-
-def _before(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: Any
-) -> None:
-    conn.info[_START] = time.perf_counter()
-
-
+# The end of a statement is heard on the engine (SQLAlchemy takes error hooks only there)
+# and goes to the observers its start named, so these hold no state of their own.
 def _after(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: Any
 ) -> None:
-    started = conn.info.pop(_START, None)
-    if started is not None:
-        observe_statement(statement, started, time.perf_counter() - started, True)
+    begun = conn.info.pop(_START, None)
+    if begun is not None:
+        observers, started = begun
+        observers.statement(statement, started, time.perf_counter() - started, True)
 
 
 def _error(context: Any) -> None:
     conn = context.connection
-    started = conn.info.pop(_START, None) if conn is not None else None
-    if started is not None:
+    begun = conn.info.pop(_START, None) if conn is not None else None
+    if begun is not None:
+        observers, started = begun
         statement = context.statement or ""
-        observe_statement(statement, started, time.perf_counter() - started, False)
+        observers.statement(statement, started, time.perf_counter() - started, False)
 
 
-def _committed(conn: Any) -> None:
-    # Imported here: db.replicas imports the pools, which import this module's users.
-    from db.replicas import mark_written
-
-    mark_written()
-
-
-def instrument_engine(engine: AsyncEngine) -> None:
-    """Every statement the engine's connections run goes to the observers (idempotent).
-    The events run in the greenlet SQLAlchemy starts for the awaiting task, which shares
-    that task's context variables, so observers see the request they belong to."""
-    sync = engine.sync_engine
-    if event.contains(sync, "before_cursor_execute", _before):
-        return
-    event.listen(sync, "before_cursor_execute", _before)
-    event.listen(sync, "after_cursor_execute", _after)
-    event.listen(sync, "handle_error", _error)
-    # A request that wrote reads on from the primary (db/replicas.py).
-    event.listen(sync, "commit", _committed)
+def _finish_on(engine: Engine) -> None:
+    if not event.contains(engine, "after_cursor_execute", _after):
+        event.listen(engine, "after_cursor_execute", _after)
+        event.listen(engine, "handle_error", _error)
 
 
 def pool_connections(engine: AsyncEngine, reads: Any = None) -> dict[str, int]:

@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.errors import DatabaseUnavailable, translate_errors
-from db.instrument import timed
+from db.instrument import StatementObservers
 from db.notify import CHANNEL, EventBus
 from db.read_pool import Planning, ReadPool
 
@@ -59,7 +59,7 @@ read_scope: ContextVar[ReadScope | None] = ContextVar("read_scope", default=None
 
 
 def mark_written() -> None:
-    """A transaction of the current request committed (db/instrument.py's commit hook)."""
+    """A transaction of the current request committed (db/session.py's commit hook)."""
     scope = read_scope.get()
     if scope is not None:
         scope.wrote = True
@@ -135,6 +135,15 @@ class ReplicaSet:
         self._writes: dict[int, tuple[int, float]] = {}
         self._turn = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
+        # Nobody's until Database.observe hands over its app's.
+        self.observers = StatementObservers()
+
+    def observe(self, observers: StatementObservers) -> None:
+        """What the replicas run goes to `observers` (Database.observe calls this)."""
+        self.observers = observers
+        for replica in self.replicas:
+            if replica.engine is not None:
+                observers.watch(replica.engine.sync_engine)
 
     # --- routing ------------------------------------------------------------------
 
@@ -173,7 +182,7 @@ class ReplicaSet:
             return None
         try:
             async with translate_errors():
-                with timed(sql):
+                with self.observers.timed(sql):
                     return await replica.pool.fetch(sql, *args, planning=planning)
         except DatabaseUnavailable as error:
             self.lost(replica, error)

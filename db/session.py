@@ -18,11 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.deadline import waiting_for_connection, within_budget
 from db.errors import DatabaseUnavailable, translate_errors
 from db.event_log import APPENDED, EVENTS_OFF
-from db.instrument import instrument_engine, timed
+from db.instrument import StatementObservers
 from db.outbox import ENQUEUED
 from db.read_pool import Planning, ReadPool, connect_options
+from db.replicas import mark_written
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
     from db.replicas import ReplicaSet
 
 
@@ -43,7 +46,8 @@ def create_engine(
         connect_args=connect_options(connect_timeout, statement_timeout),
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
-    instrument_engine(engine)
+    # A request that wrote reads on from the primary (db/replicas.py).
+    event.listen(engine.sync_engine, "commit", _wrote)
     return engine
 
 
@@ -64,6 +68,10 @@ def _committed(session: Session) -> None:
 def _rolled_back(session: Session) -> None:
     for flag in _FLAGS:
         session.info.pop(flag, None)
+
+
+def _wrote(_conn: Any) -> None:
+    mark_written()
 
 
 def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -101,6 +109,22 @@ class Database:
         self.after_commit: Callable[[frozenset[str]], None] | None = None
         # False: writes append no events to the log (GATEWAY_EVENTS).
         self.events = True
+        # Nobody's until `observe` hands over its app's: a database outside an app
+        # (the CLI's, tests') is observed by nobody, at the cost of one empty check.
+        self.observers = StatementObservers()
+
+    def observe(self, observers: StatementObservers) -> None:
+        """The statements this database sends, from now on, go to `observers` (and no
+        longer to the ones before): its app's, so that apps sharing a process do not see
+        each other's."""
+        self.observers.unwatch()
+        self.observers = observers
+        observers.watch(self._statement_source())
+        if self.replicas is not None:
+            self.replicas.observe(observers)
+
+    def _statement_source(self) -> "Engine | Connection":
+        return self.engine.sync_engine
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -140,13 +164,13 @@ class Database:
     async def _fetch(self, sql: str, *args: Any, planning: Planning) -> list[Any]:
         if self.reads is not None:
             async with translate_errors():
-                with timed(sql):
+                with self.observers.timed(sql):
                     return await self.reads.fetch(sql, *args, planning=planning)
         async with self.engine.connect() as conn:
             driver = await _driver(conn)
             try:
                 async with translate_errors():
-                    with timed(sql):
+                    with self.observers.timed(sql):
                         return list(await driver.fetch(sql, *args))
             except (DatabaseUnavailable, asyncio.CancelledError):
                 # Bypassed, the pool cannot tell this connection died or was left
@@ -159,6 +183,7 @@ class Database:
             counter.statements.append(statement)
 
     async def dispose(self) -> None:
+        self.observers.unwatch()
         if self.replicas is not None:
             await self.replicas.close()
         await self.engine.dispose()
@@ -222,11 +247,17 @@ class BoundDatabase(Database):
         async with self._lock, translate_errors():
             driver = await _driver(self.conn)
             self._count(sql)
-            with timed(sql):
+            with self.observers.timed(sql):
                 return list(await driver.fetch(sql, *args))
 
+    def _statement_source(self) -> "Engine | Connection":
+        # The engine is shared with other tests' databases; this connection is not.
+        sync = self.conn.sync_connection
+        assert sync is not None, "a connected AsyncConnection has its sync connection"
+        return sync
+
     async def dispose(self) -> None:
-        return None
+        self.observers.unwatch()
 
 
 _TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")

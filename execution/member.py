@@ -59,6 +59,8 @@ class Shape:
         return value
 
 
+# Bounded memos of pure functions (what they hold is computed from the key alone, and
+# each stops growing or starts over at its cap), so no app's state: shared safely.
 _prefixes: dict[tuple[str, str], str] = {}
 _personal_plans: dict[int, tuple[tuple[ObjectPlan, ...], bool]] = {}
 
@@ -76,6 +78,7 @@ def _personal(plans: tuple[ObjectPlan, ...]) -> bool:
     return personal
 
 
+# A bounded memo (interning) of a pure function, like the two above.
 _variables_keys: dict[str, str] = {}
 
 

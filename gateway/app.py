@@ -13,9 +13,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from db import instrument
 from db.feed.rebuild import rebuild
-from db.instrument import pool_connections
+from db.instrument import StatementObservers, pool_connections
 from db.log_follower import LogFollower, keep_pruning
 from db.notify import EventBus
 from db.read_pool import ReadPool
@@ -29,8 +28,9 @@ from gateway import metrics, observe
 from gateway.account_pages import AccountPages
 from gateway.auth import Passwords, Tokens
 from gateway.compression import CompressResponses
+from gateway.connections import OPEN_KEY as OPEN_CONNECTIONS
 from gateway.connections import STATE_KEY as CONNECTION_LIMITS
-from gateway.connections import ConnectionLimits
+from gateway.connections import ConnectionLimits, OpenConnections
 from gateway.errors import ClassifyErrors
 from gateway.explorer import asset_route
 from gateway.feed_worker import FeedWorker
@@ -109,10 +109,13 @@ def create_app(
         slow_seconds=settings.slow_request_ms / 1000 or None,
         operation_names=settings.metrics_operation_names,
     )
-    observe.install(observer)
+    # This app's, not the process's: tests build several apps in one process.
+    statements = StatementObservers()
+    statements.add(observer.statement)
     tracing = Tracing(settings.otel_service_name) if settings.otel_endpoint else None
     if tracing is not None:
-        instrument.add_observer(tracing.statement)
+        statements.add(tracing.statement)
+    database.observe(statements)
     draining = Draining()
     guard = OperationGuard(
         schema._schema,
@@ -214,8 +217,9 @@ def create_app(
         restore_signals = drain_before_exit(
             graphql.live, draining, settings.effective_drain_seconds
         )
-        # The server's connection protocols read their limits from here (gateway/connections.py).
-        yield {CONNECTION_LIMITS: connection_limits}
+        # The server's connection protocols read their limits, and keep their counts,
+        # here (gateway/connections.py): a fresh count for every server this app runs in.
+        yield {CONNECTION_LIMITS: connection_limits, OPEN_CONNECTIONS: OpenConnections()}
         restore_signals()
         draining.started = True
         if deliveries is not None:
@@ -231,7 +235,7 @@ def create_app(
         await database.dispose()
         metrics.process_exited()
         if tracing is not None:
-            instrument.remove_observer(tracing.statement)
+            statements.remove(tracing.statement)
             tracing.shutdown()
 
     routes = [

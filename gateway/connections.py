@@ -5,8 +5,8 @@ Bodies are timed by gateway/request_body.py.
 
 `gateway serve` runs uvicorn with these protocol classes. They read their limits from the
 app's lifespan state (gateway/app.py puts them there), so every worker process, which
-builds its own app from the settings, applies the same ones. Counts are per process: with
-`--workers N` an address may hold up to N times the limit.
+builds its own app from the settings, applies the same ones. The counts live there too,
+so they are per process: with `--workers N` an address may hold up to N times the limit.
 """
 
 import asyncio
@@ -19,6 +19,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 STATE_KEY = "gateway.connection_limits"
+# Where the lifespan state holds the server's OpenConnections.
+OPEN_KEY = "gateway.open_connections"
 # The scope extension that writes a prepared WebSocket frame (GuardedWebSocketProtocol).
 FRAME_WRITER = "gateway.frame_writer"
 
@@ -50,32 +52,44 @@ class ConnectionLimits:
         return not any(ip in network for network in self.exempt)
 
 
-# The open connections of this process, by peer address, as their transports' ids: a
-# connection upgraded to WebSocket changes protocol object but keeps its transport.
-_open: defaultdict[str, set[int]] = defaultdict(set)
-_address_of: dict[int, str] = {}
+class OpenConnections:
+    """The connections a server holds open, by peer address, as their transports' ids:
+    a connection upgraded to WebSocket changes protocol object but keeps its transport.
+    Made for each run of the app's lifespan (gateway/app.py puts it in the state), not
+    held by this module, so two servers in one process count apart."""
 
+    __slots__ = ("_address_of", "_open")
 
-def _take(address: str, transport: Any) -> None:
-    _open[address].add(id(transport))
-    _address_of[id(transport)] = address
+    def __init__(self) -> None:
+        self._open: defaultdict[str, set[int]] = defaultdict(set)
+        self._address_of: dict[int, str] = {}
 
+    def take(self, address: str, transport: Any) -> None:
+        self._open[address].add(id(transport))
+        self._address_of[id(transport)] = address
 
-def _release(transport: Any) -> None:
-    address = _address_of.pop(id(transport), None)
-    if address is not None:
-        _open[address].discard(id(transport))
-        if not _open[address]:
-            del _open[address]
+    def release(self, transport: Any) -> None:
+        address = self._address_of.pop(id(transport), None)
+        if address is not None:
+            self._open[address].discard(id(transport))
+            if not self._open[address]:
+                del self._open[address]
 
-
-def open_connections(address: str) -> int:
-    return len(_open.get(address, ()))
+    def count(self, address: str) -> int:
+        return len(self._open.get(address, ()))
 
 
 def _limits(app_state: dict[str, Any]) -> ConnectionLimits:
     limits = app_state.get(STATE_KEY)
     return limits if isinstance(limits, ConnectionLimits) else ConnectionLimits()
+
+
+def _counts(app_state: dict[str, Any]) -> OpenConnections:
+    # An app whose lifespan put none there still counts, in the server's own state.
+    counts = app_state.get(OPEN_KEY)
+    if not isinstance(counts, OpenConnections):
+        counts = app_state[OPEN_KEY] = OpenConnections()
+    return counts
 
 
 def _response(status: bytes, message: str) -> bytes:
@@ -94,12 +108,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         limits = _limits(self.app_state)
         address = self.client[0] if self.client else None
         if address is not None and limits.counts(address):
-            if open_connections(address) >= limits.max_per_address:
+            counts = _counts(self.app_state)
+            if counts.count(address) >= limits.max_per_address:
                 message = f"too many connections from {address}: at most {limits.max_per_address}"
                 transport.write(_response(b"503 Service Unavailable", message))
                 transport.close()
                 return
-            _take(address, transport)
+            counts.take(address, transport)
         self._arm_header_timer()
 
     def _arm_header_timer(self) -> None:
@@ -130,7 +145,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
-        _release(self.transport)
+        _counts(self.app_state).release(self.transport)
         super().connection_lost(exc)
 
 
@@ -236,5 +251,5 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().start_keepalive()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        _release(self.transport)
+        _counts(self.app_state).release(self.transport)
         super().connection_lost(exc)

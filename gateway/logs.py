@@ -26,6 +26,7 @@ logging.logMultiprocessing = False
 QUIET_LOGGERS = ("pgserver", "alembic.runtime.plugins")
 
 
+# A one-entry memo of a pure function (the formatted second), no service state.
 _second: tuple[int, str] = (0, "")
 
 

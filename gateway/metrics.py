@@ -48,6 +48,8 @@ if os.environ.get(MULTIPROC_ENV):
 REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STATEMENT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
+# The series are module-level, not built per app: prometheus_client registers each name
+# once per process and, with several workers, backs it by this process's files.
 REQUESTS = Counter(
     "graphql_requests",
     "GraphQL operations over HTTP, by operation type, name (bounded) and outcome.",

@@ -15,7 +15,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from db import instrument
 from db.replicas import ReadScope, ReplicaSet, read_scope
 from gateway import metrics
 from gateway.request_context import RequestRecord, current
@@ -245,11 +244,3 @@ def subscription_running(field_name: str, counted: bool = True) -> Iterator[None
 
 def event_delivered() -> None:
     metrics.EVENTS_DELIVERED.inc()
-
-
-def install(observer: Observer) -> None:
-    """Makes `observer` the process's SQL hook (one per process: the newest app's)."""
-    for existing in list(instrument._observers):
-        if getattr(existing, "__self__", None).__class__ is Observer:
-            instrument.remove_observer(existing)
-    instrument.add_observer(observer.statement)

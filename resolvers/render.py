@@ -47,6 +47,7 @@ _ATTRIBUTES = {
 }
 
 
+# A bounded memo of a pure function: the same body renders the same HTML.
 @lru_cache(maxsize=4096)
 def render_markdown(source: str, *, images: RemoteImages = RemoteImages.DROP) -> str:
     """The body as HTML with no script, style, iframe, event handler, or javascript:/data:

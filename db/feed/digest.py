@@ -30,6 +30,8 @@ class TopItem:
 _ITEM = Obj("content", (Scalar("row_id", "row_id"), Scalar("published_at", "published_at")))
 
 
+# A memo of a pure function, bounded by the viewer kinds times the ranking weights a
+# process is configured with.
 @cache
 def _statement(kind: ViewerKind, weights: RankingWeights) -> Compiled:
     page = Paged("feed", FeedStart(0, signed_in=True, store=False, reasons=True), _ITEM)

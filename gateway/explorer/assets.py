@@ -56,6 +56,7 @@ class Asset:
     etag: str
 
 
+# A memo of a pure function, bounded by the allow-list of asset names.
 @functools.cache
 def load_asset(name: str) -> Asset:
     """Return an allow-listed asset, reading it from package data only the first time."""
