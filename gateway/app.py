@@ -141,7 +141,7 @@ def create_app(
     wakeups = Wakeups(read_primary, local=follower.wake)
     database.after_commit = wakeups.committed
     if bus is not None:
-        bus.listen(functools.partial(_wake_on_hint, follower))
+        bus.listen(functools.partial(_wake_on_hint, follower, wakeups.origin))
     graphql = GraphQLView(
         schema,
         database=database,
@@ -282,10 +282,10 @@ def create_app(
     return app
 
 
-def _wake_on_hint(follower: LogFollower, hint: dict[str, Any] | None) -> None:
+def _wake_on_hint(follower: LogFollower, origin: str, hint: dict[str, Any] | None) -> None:
     """Another process committed events (or the LISTEN connection is back, and hints
-    sent meanwhile are lost): read the log now."""
-    if hint is None or hint.get("type") == "log":
+    sent meanwhile are lost): read the log now. This process's own hints are not news."""
+    if hint is None or (hint.get("type") == "log" and hint.get("from") != origin):
         follower.wake()
 
 

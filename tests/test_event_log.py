@@ -167,3 +167,18 @@ async def test_pruning_keeps_the_newest_events_and_moves_the_horizon(committed) 
         28,
         29,
     ]
+
+
+def test_a_process_reads_the_log_for_other_processes_hints_not_its_own() -> None:
+    from gateway.app import _wake_on_hint
+
+    def woken(hint: dict | None) -> bool:
+        follower = LogFollower(lambda *_: None)
+        _wake_on_hint(follower, "this-process", hint)
+        return follower._wake.is_set()
+
+    # Its own commits woke its follower directly; its NOTIFY coming back is not news.
+    assert not woken({"type": "log", "from": "this-process"})
+    assert woken({"type": "log", "from": "another-process"})
+    # The LISTEN connection is back: hints sent meanwhile may be lost.
+    assert woken(None)
