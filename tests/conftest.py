@@ -21,6 +21,7 @@ from db import migrate
 from db.embedded import EmbeddedPostgres, drop_database, ensure_database
 from db.feed.rebuild import rebuild
 from db.ranking import RankingWeights
+from db.read_pool import Planning
 from db.session import BoundDatabase, create_engine
 from execution.executor import Executor
 from execution.extension import WholeQueries
@@ -29,6 +30,7 @@ from resolvers.context import Context
 from resolvers.cursors import CursorCodec
 from resolvers.outreach import Outreach
 from resolvers.viewer import Viewer
+from tests.mail_server import MailServer
 
 TEMPLATE = f"gateway_test_template_{os.getpid()}"
 TEST_SECRET = "test-secret-not-for-production-0123456789"
@@ -144,6 +146,29 @@ def make_context(
         ranking=executor.weights,
         **more,
     )
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) for a module's tests of what the gateway sends."""
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+class PlanningRecorder(BoundDatabase):
+    """The test's connection, noting which read pool (how Postgres plans) each read
+    asks for: a single connection has no pools to send it to."""
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__(conn)
+        self.sent: list[Planning] = []
+
+    async def fetch(
+        self, sql: str, *args: Any, planning: Planning = Planning.CHOSEN, primary: bool = False
+    ) -> list[Any]:
+        self.sent.append(planning)
+        return await super().fetch(sql, *args)
 
 
 class GraphQLClient:

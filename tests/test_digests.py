@@ -2,10 +2,8 @@
 mutes) and unread notifications since the last digest, sent when due, and never
 when nothing is new."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from db.tables import EmailSettings, User
@@ -15,16 +13,9 @@ from resolvers.viewer import Viewer
 from tests.conftest import GraphQLClient
 from tests.delivery import OUTREACH, make_worker
 from tests.factories import follow, make_content, make_user, react, set_preferences
-from tests.mail_server import MailServer, html_of, text_of
+from tests.mail_server import html_of, text_of
 
 DIGEST = "mutation { updatePreferences(input: {email: {digest: DAILY}}) { updatedAt } }"
-
-
-@pytest.fixture(scope="module")
-def mail() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 async def _reader(db, client) -> User:

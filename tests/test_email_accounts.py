@@ -3,7 +3,7 @@ password reset end to end, password change, rate limits, and publishing only onc
 verified when that is required."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from resolvers.viewer import Viewer
 from tests.conftest import TOKENS, GraphQLClient
 from tests.delivery import OUTREACH, PUBLIC_URL, make_worker
 from tests.factories import make_content
-from tests.mail_server import MailServer, html_of, link_in, text_of, token_in
+from tests.mail_server import html_of, link_in, text_of, token_in
 
 REGISTER = """
 mutation($input: RegisterInput!) {
@@ -40,13 +40,6 @@ mutation($c: String!, $n: String!) {
 """
 LOGIN = "mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { token } }"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def mail() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

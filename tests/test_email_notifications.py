@@ -2,7 +2,7 @@
 (IMMEDIATELY, DIGEST, NEVER), only to verified addresses, escaped, with a one-click
 unsubscribe that works without a session; and the email settings in preferences."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from tests.conftest import GraphQLClient
 from tests.delivery import OUTREACH, PUBLIC_URL, make_worker
 from tests.factories import make_content, make_user
 from tests.gateway_client import gateway
-from tests.mail_server import MailServer, html_of, text_of
+from tests.mail_server import html_of, text_of
 
 SETTINGS = (
     "{ viewer { preferences { email { newFollower reaction newContentFromFollowed digest } } } }"
@@ -34,13 +34,6 @@ mutation($title: String!) {
 }
 """
 PUBLISH = "mutation($id: ID!) { publishContent(id: $id) { status } }"
-
-
-@pytest.fixture(scope="module")
-def mail() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

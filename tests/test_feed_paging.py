@@ -5,9 +5,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from db.read_pool import Planning, ReadPool
-from db.session import BoundDatabase, Database, StatementCounter, create_engine
+from db.session import Database, StatementCounter, create_engine
 from resolvers.viewer import Viewer
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, PlanningRecorder
 from tests.factories import follow, make_content, make_user, react, set_preferences
 
 FEED = """query($first: Int, $after: String) {
@@ -165,22 +165,7 @@ async def test_first_pages_are_planned_once_per_connection(fresh_database_url, d
         await pool.close()
     assert row[0] == "force_generic_plan"
 
-    class Recording(BoundDatabase):
-        def __init__(self, conn: object) -> None:
-            super().__init__(conn)  # type: ignore[arg-type]
-            self.sent: list[Planning] = []
-
-        async def fetch(
-            self,
-            sql: str,
-            *args: object,
-            planning: Planning = Planning.CHOSEN,
-            primary: bool = False,
-        ) -> list:
-            self.sent.append(planning)
-            return await super().fetch(sql, *args)
-
-    recording = Recording(db.conn)
+    recording = PlanningRecorder(db.conn)
     client = GraphQLClient(recording)
     author, reader = await make_user(db), await make_user(db)
     for i in range(3):

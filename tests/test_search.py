@@ -231,8 +231,7 @@ async def test_total_count_stops_at_the_count_limit(db, gql, monkeypatch) -> Non
 
 async def test_search_statements_are_planned_for_their_values(fresh_database_url, db) -> None:
     # A generic plan cannot see the search query: a common word took 8-10 s that way.
-    from db.session import BoundDatabase
-    from tests.conftest import GraphQLClient
+    from tests.conftest import GraphQLClient, PlanningRecorder
 
     pool = ReadPool(fresh_database_url, size=2)
     try:
@@ -244,22 +243,7 @@ async def test_search_statements_are_planned_for_their_values(fresh_database_url
         await pool.close()
     assert (custom[0][0], cached[0][0]) == ("force_custom_plan", "auto")
 
-    class Recording(BoundDatabase):
-        def __init__(self, conn: object) -> None:
-            super().__init__(conn)  # type: ignore[arg-type]
-            self.sent: list[Planning] = []
-
-        async def fetch(
-            self,
-            sql: str,
-            *args: object,
-            planning: Planning = Planning.CHOSEN,
-            primary: bool = False,
-        ) -> list:
-            self.sent.append(planning)
-            return await super().fetch(sql, *args)
-
-    recording = Recording(db.conn)
+    recording = PlanningRecorder(db.conn)
     client = GraphQLClient(recording)
     await client.data(SEARCH, {"q": "anything"})
     await client.data("{ contents(first: 1) { totalCount } }")

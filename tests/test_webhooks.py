@@ -16,7 +16,6 @@ from tests.conftest import TOKENS, GraphQLClient
 from tests.delivery import OUTREACH, make_worker
 from tests.factories import make_user
 from tests.gateway_client import gateway
-from tests.mail_server import MailServer
 from tests.webhook_receiver import WebhookReceiver
 
 CREATE = """
@@ -40,13 +39,6 @@ EVENTS = ["CONTENT_PUBLISHED", "CONTENT_UPDATED", "CONTENT_ARCHIVED", "CONTENT_D
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[WebhookReceiver]:
     server = WebhookReceiver()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def mail() -> Iterator[MailServer]:
-    server = MailServer().start()
     yield server
     server.stop()
 
