@@ -59,9 +59,8 @@ _AFTER_COMMIT = "gateway.after_commit"
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     flags = frozenset(flag for flag in _FLAGS if session.info.pop(flag, False))
-    hook = session.info.get(_AFTER_COMMIT)
-    if flags and hook is not None:
-        hook(flags)
+    for listener in session.info.get(_AFTER_COMMIT, ()):
+        listener(flags)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -105,8 +104,9 @@ class Database:
         # Read replicas (db/replicas.py): `fetch` may read there.
         self.replicas = replicas
         self.counters: list[StatementCounter] = []
-        # Told, after a session commits, what its writes left to announce (db/wakeups.py).
-        self.after_commit: Callable[[frozenset[str]], None] | None = None
+        # Told, once a session has committed, what its writes left to announce (the
+        # flags db/wakeups.py reads; none for most writes): run in the committing task.
+        self.after_commit: list[Callable[[frozenset[str]], None]] = []
         # False: writes append no events to the log (GATEWAY_EVENTS).
         self.events = True
         # Nobody's until `observe` hands over its app's: a database outside an app
@@ -136,7 +136,7 @@ class Database:
             translate_errors(),
             AsyncSession(self.engine, expire_on_commit=False) as session,
         ):
-            if self.after_commit is not None:
+            if self.after_commit:
                 session.info[_AFTER_COMMIT] = self.after_commit
             if not self.events:
                 session.info[EVENTS_OFF] = True

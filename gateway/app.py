@@ -139,7 +139,7 @@ def create_app(
     if settings.metrics:
         broadcaster.on_delivered = metrics.EVENTS_DELIVERED.inc
     wakeups = Wakeups(read_primary, local=follower.wake)
-    database.after_commit = wakeups.committed
+    database.after_commit.append(wakeups.committed)
     if bus is not None:
         bus.listen(functools.partial(_wake_on_hint, follower, wakeups.origin))
     graphql = GraphQLView(

@@ -11,9 +11,6 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import event
 
 from db.errors import DatabaseUnavailable
 from db.feed import jobs, shared
@@ -27,8 +24,6 @@ log = logging.getLogger("gateway.feed")
 POLL_SECONDS = 1.0
 MAINTAIN_SECONDS = 20.0
 AUDIENCES = ("anonymous", "members")
-# Marks a pooled connection whose transaction committed, until it is checked in.
-_COMMITTED = "gateway_feed_committed"
 
 
 class FeedWorker:
@@ -41,30 +36,20 @@ class FeedWorker:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def _committed(self, connection: Any) -> None:
-        # Before the COMMIT is sent: the worker must not look before it is done, so the
-        # connection is only marked here, and the worker woken when it is checked in.
+    def _committed(self, _flags: frozenset[str]) -> None:
+        # Told once the commit is done (Database.after_commit), so the worker never
+        # looks before the jobs are there; its own commits are not news.
         if asyncio.current_task() is not self._task:
-            connection.info[_COMMITTED] = True
-
-    def _checked_in(self, _dbapi_connection: Any, record: Any) -> None:
-        # SQLAlchemy calls this on the event loop's thread, in the task that committed:
-        # setting the event needs no hand-off.
-        if record.info.pop(_COMMITTED, False):
             self._wake.set()
 
     def start(self) -> None:
         if self._task is None:
-            sync = self.db.engine.sync_engine
-            event.listen(sync, "commit", self._committed)
-            event.listen(sync, "checkin", self._checked_in)
+            self.db.after_commit.append(self._committed)
             self._task = asyncio.create_task(self._run(), name="feed-worker")
 
     async def stop(self) -> None:
         if self._task is not None:
-            sync = self.db.engine.sync_engine
-            event.remove(sync, "commit", self._committed)
-            event.remove(sync, "checkin", self._checked_in)
+            self.db.after_commit.remove(self._committed)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -29,7 +29,7 @@ async def live(fresh_database_url):
         for follower in followers:
             follower.wake()
 
-    db.after_commit = wake
+    db.after_commit.append(wake)
     yield db, followers
     for follower in followers:
         await follower.stop()
