@@ -513,26 +513,26 @@ async def bench_search(client: Client, viewer: Viewer, scale: Scale) -> list[Ser
     return found
 
 
-async def explain_first_page(client: Client, viewer: Viewer) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the statement a signed-in first page sends."""
+def compiled_statement(client: Client, document: str, viewer: Viewer) -> tuple[str, list[Any]]:
+    """The one statement the executor sends for `document` (a page of PAGE) as `viewer`:
+    its SQL and arguments."""
     from execution.binding import Binder
 
-    document = parse(FEED)
-    operation = get_operation_ast(document)
+    operation = get_operation_ast(parse(document))
     assert operation is not None
-    plan = client.executor.planner.operation(
-        operation, {}, _variables({"first": PAGE}, client, operation)
+    variables = _variables({"first": PAGE}, client, operation)
+    plan = client.executor.planner.operation(operation, {}, variables)
+    bound = Binder(client.schema, client.context(viewer), variables, datetime.now(UTC)).operation(
+        plan
     )
-    bound = Binder(
-        client.schema,
-        client.context(viewer),
-        _variables({"first": PAGE}, client, operation),
-        datetime.now(UTC),
-    ).operation(plan)
     compiled = client.executor.statements.get(bound.statement)
-    rows = await client.db.fetch(
-        "EXPLAIN (ANALYZE, BUFFERS) " + compiled.sql, *compiled.arguments(bound.values)
-    )
+    return compiled.sql, list(compiled.arguments(bound.values))
+
+
+async def explain_first_page(client: Client, viewer: Viewer) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the statement a signed-in first page sends."""
+    sql, arguments = compiled_statement(client, FEED, viewer)
+    rows = await client.db.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *arguments)
     return "\n".join(str(row[0]) for row in rows)
 
 

@@ -13,12 +13,9 @@ for feed documents; contents and other documents run as an anonymous viewer unle
 import argparse
 import asyncio
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from graphql import parse
-from graphql.utilities import get_operation_ast
 
 from bench import feed as feed_bench
 from bench.common import DEFAULT_DATA_DIR, database_name, progress, today_midnight_utc
@@ -48,22 +45,12 @@ PARTS = {
 async def timed(
     client: feed_bench.Client, document: str, viewer: Viewer, runs: int, planning: str
 ) -> str:
-    from execution.binding import Binder
-
-    operation = get_operation_ast(parse(document))
-    assert operation is not None
-    variables = feed_bench._variables({"first": feed_bench.PAGE}, client, operation)
-    plan = client.executor.planner.operation(operation, {}, variables)
-    bound = Binder(client.schema, client.context(viewer), variables, datetime.now(UTC)).operation(
-        plan
-    )
-    compiled = client.executor.statements.get(bound.statement)
-    arguments = compiled.arguments(bound.values)
+    sql, arguments = feed_bench.compiled_statement(client, document, viewer)
     conn = await asyncpg.connect(asyncpg_dsn(client.url))
     try:
         # As db/read_pool.py's pools run it.
         await conn.execute(f"SET plan_cache_mode = {planning}; SET random_page_cost = 1.1")
-        statement = await conn.prepare(compiled.sql)
+        statement = await conn.prepare(sql)
         for _ in range(20):
             await statement.fetch(*arguments)
         times = []
