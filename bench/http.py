@@ -104,6 +104,14 @@ def operations(handle: str, names: list[str]) -> list[Operation]:
             {"first": 20},
             signed_in=False,
         ),
+        "contents_member": Operation(
+            "contents_member",
+            "contents(first: 20), signed in",
+            floor.CONTENTS,
+            {"first": 20},
+            signed_in=True,
+            floor=False,
+        ),
         "feed": Operation(
             "feed", "feed(first: 20), signed in", FEED, {"first": 20}, signed_in=True, floor=False
         ),

@@ -74,6 +74,8 @@ class Binder:
         self.now = now
         access = policy.content_filter(ctx.viewer)
         self.values: dict[str, Any] = {"viewer": ctx.viewer.id, "now": now, **access.values()}
+        if ctx.token_check is not None:
+            self.values |= {"token_version": ctx.token_check.token_version, "role": ctx.viewer.role}
         self.pages: dict[int, Page] = {}
         self.errors: dict[int, GatewayError] = {}
         self.found_types: dict[int, str] = {}
@@ -101,7 +103,9 @@ class Binder:
             positions.append(None if found is None else len(roots))
             if found is not None:
                 roots.append(found)
-        statement = shape.Statement(viewer_kind(self.ctx), tuple(roots))
+        statement = shape.Statement(
+            viewer_kind(self.ctx), tuple(roots), checks_token=self.ctx.token_check is not None
+        )
         return Bound(statement, self.values, self.pages, self.errors, positions, self.found_types)
 
     def root(self, root: Root) -> shape.Root | None:

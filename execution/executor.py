@@ -38,7 +38,7 @@ from execution.plan import (
     uses_audience,
     variables_of,
 )
-from resolvers.context import Context
+from resolvers.context import Context, confirm_viewer
 from resolvers.viewer import Viewer
 
 log = logging.getLogger("gateway.reads")
@@ -63,6 +63,11 @@ _PAYLOAD_SLOT = 10_000
 
 class _NoPlan:
     pass
+
+
+class TokenMoved(Exception):
+    """The statement found that its viewer's token version or role is no longer the one
+    it was bound for: its answer is not theirs to see."""
 
 
 NO_PLAN = _NoPlan()
@@ -150,24 +155,33 @@ class Executor:
     async def _operation(
         self, plan: OperationPlan, variables: VariableValues, ctx: Context
     ) -> Answer:
-        for attempt in range(2):
+        rebuilt = False
+        while True:
             now = datetime.now(UTC)
             try:
                 bound = Binder(self.schema, ctx, variables, now).operation(plan)
             except Exception as error:  # a fault of ours, not the client's: masked
                 return _failed(plan, error)
+            if ctx.token_check is not None and (bound.errors or not bound.statement.roots):
+                # What the binder refuses depends on who the viewer is, and no statement
+                # would check them: confirmed first, then bound again.
+                await confirm_viewer(ctx)
+                continue
             assembler = Assembler(ctx, bound, now)
             try:
                 answer = await self._run(bound, ctx)
+            except TokenMoved:
+                await confirm_viewer(ctx)  # Unauthenticated, or who they are now
+                continue
             except Exception as error:  # every field the statement served fails with it
                 assembler.failure = error
                 answer = []
             data = assembler.operation(plan, answer)
-            if assembler.stale_feed and attempt == 0 and ctx.viewer.id is not None:
+            if assembler.stale_feed and not rebuilt and ctx.viewer.id is not None:
                 await self.rebuild(ctx.db, ctx.viewer.id)
+                rebuilt = True
                 continue
             return Answer(data, assembler.errors)
-        raise AssertionError("unreachable: the second attempt returns")
 
     async def _run(self, bound: Bound, ctx: Context, *, primary: bool = False) -> list[Any]:
         if not bound.statement.roots:
@@ -179,6 +193,10 @@ class Executor:
             planning=_planning(bound.statement),
             primary=primary or _needs_primary(bound.statement),
         )
+        if bound.statement.checks_token:
+            if not rows[0][1]:
+                raise TokenMoved
+            ctx.token_check = None  # confirmed, as of this statement
         answer: list[Any] = orjson.loads(rows[0][0])
         return answer
 

@@ -4,6 +4,7 @@ A token carries its user's token version; logout bumps the version, so every tok
 issued before it stops working at once."""
 
 import asyncio
+import functools
 import hashlib
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,9 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from db.queries.users import get_token_state
+from db.queries.users import TokenState, get_token_state
 from db.session import Database
-from resolvers.auth import IssuedToken
+from resolvers.auth import IssuedToken, TokenCheck
 from resolvers.errors import Unauthenticated
 from resolvers.viewer import Viewer
 
@@ -24,6 +25,8 @@ ISSUER = "content-gateway"
 # sends the same one with every request, and checking it again cost about a third of
 # authenticating a request in Python (the database's check of its version stays).
 VERIFIED_TOKENS = 4096
+# Signed-in users whose role and token version a process remembers (SignedInViewers).
+KNOWN_USERS = 65_536
 
 
 class Passwords:
@@ -106,22 +109,73 @@ class Tokens:
             raise Unauthenticated("The token is not valid: sign in again.") from None
 
 
+def _claims(header: str | None, tokens: Tokens) -> tuple[int, int, datetime] | None:
+    """The claims of the Authorization header's token (None: no header, anonymous);
+    Unauthenticated when the header or its token is bad."""
+    if header is None or not header.strip():
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send the token as `Authorization: Bearer <token>`.")
+    return tokens.claims(token.strip())
+
+
 async def authenticate(
     header: str | None, *, tokens: Tokens, db: Database
 ) -> tuple[Viewer, datetime | None]:
     """The viewer and when their token expires: anonymous (no expiry) without a header;
     otherwise the token's user, or Unauthenticated: a bad, expired or revoked token never
     degrades to anonymous."""
-    if header is None or not header.strip():
+    claims = _claims(header, tokens)
+    if claims is None:
         return Viewer.anonymous(), None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Send the token as `Authorization: Bearer <token>`.")
-    user_id, version, expires = tokens.claims(token.strip())
-    state = await get_token_state(db, user_id)
+    user_id, version, expires = claims
+    return _signed_in(user_id, version, await get_token_state(db, user_id)), expires
+
+
+def _signed_in(user_id: int, version: int, state: TokenState | None) -> Viewer:
     if state is None or state.token_version != version:
         raise Unauthenticated("The token has been revoked: sign in again.")
-    return Viewer(id=user_id, role=state.role), expires
+    return Viewer(id=user_id, role=state.role)
+
+
+class SignedInViewers:
+    """Who each HTTP request's token signs in, confirmed by the database once per process
+    and user: later requests of a user this process knows carry a TokenCheck instead
+    (resolvers/auth.py), which their read verifies in its own statement. What is
+    remembered is only a guess at the role and token version to compile the read for:
+    a logout or a role change made anywhere fails that statement's check, and the
+    request is then confirmed here as any other and answered for who it really is."""
+
+    def __init__(self, tokens: Tokens, db: Database, size: int = KNOWN_USERS) -> None:
+        self.tokens = tokens
+        self.db = db
+        self.size = size
+        self._known: OrderedDict[int, TokenState] = OrderedDict()
+
+    async def viewer(self, header: str | None) -> tuple[Viewer, TokenCheck | None]:
+        claims = _claims(header, self.tokens)
+        if claims is None:
+            return Viewer.anonymous(), None
+        user_id, version, _ = claims
+        known = self._known.get(user_id)
+        if known is None or known.token_version != version:
+            return await self.confirm(user_id, version), None
+        self._known.move_to_end(user_id)
+        check = TokenCheck(version, functools.partial(self.confirm, user_id, version))
+        return Viewer(id=user_id, role=known.role), check
+
+    async def confirm(self, user_id: int, version: int) -> Viewer:
+        """The viewer the token (`user_id`, `version`) signs in, as the database says now."""
+        state = await get_token_state(self.db, user_id)
+        if state is None:
+            self._known.pop(user_id, None)
+        else:
+            self._known[user_id] = state
+            self._known.move_to_end(user_id)
+            if len(self._known) > self.size:
+                self._known.popitem(last=False)
+        return _signed_in(user_id, version, state)
 
 
 async def viewer_from_header(header: str | None, *, tokens: Tokens, db: Database) -> Viewer:

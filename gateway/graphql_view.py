@@ -35,7 +35,7 @@ from execution.broadcast import Broadcaster
 from execution.executor import Executor
 from gateway import request_context
 from gateway.admission import charge_refused
-from gateway.auth import Passwords, Tokens, authenticate, viewer_from_header
+from gateway.auth import Passwords, SignedInViewers, Tokens, authenticate
 from gateway.csrf import csrf_refusal
 from gateway.documents import PreparedDocument
 from gateway.errors import QueryTooComplex, RateLimited, classify, error_codes
@@ -50,7 +50,7 @@ from gateway.shared_rate_limits import SharedRateLimiter
 from gateway.shutdown import LiveSockets
 from gateway.tracing import Tracing, no_span
 from gateway.ws_handlers import LegacyWsHandler, TransportWsHandler
-from resolvers.context import Context
+from resolvers.context import Context, confirm_viewer
 from resolvers.cursors import CursorCodec
 from resolvers.errors import BadUserInput, GatewayError, ServiceUnavailable, Unauthenticated
 from resolvers.outreach import Outreach
@@ -166,6 +166,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.cursors = cursors
         self.passwords = passwords
         self.tokens = tokens
+        self.signed_in = SignedInViewers(tokens, database)
         self.ranking = ranking
         self.max_page_size = max_page_size
         self.guard = guard
@@ -207,24 +208,23 @@ class GraphQLView(GraphQL[Context, None]):
         state = request.scope.setdefault("state", {})
         state["media_type"] = media_type
         # The viewer is settled before anything executes: a bad token fails the whole
-        # request rather than running it as anonymous.
+        # request rather than running it as anonymous. A viewer this process knows is
+        # confirmed by the statement of their read, or before anything else runs.
         try:
-            state["viewer"] = await viewer_from_header(
-                request.headers.get("authorization"), tokens=self.tokens, db=self.database
-            )
+            viewer, check = await self.signed_in.viewer(request.headers.get("authorization"))
+            state["viewer"], state["token_check"] = viewer, check
+            response = await self.run(request)
         except Unauthenticated as error:
             return _error_response(error, 401, media_type, **{"WWW-Authenticate": "Bearer"})
         except DatabaseUnavailable:
             retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             return _error_response(ServiceUnavailable(), 503, media_type, **retry)
-        try:
-            response = await self.run(request)
-            if response.status_code == 429:
-                await asyncio.sleep(REFUSAL_DELAY_SECONDS)
-            return response
         except HTTPException as error:
             # strawberry's own refusals (unparsable JSON, no query, ...) in the same shape
             return _error_response(BadUserInput(error.reason), error.status_code, media_type)
+        if response.status_code == 429:
+            await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+        return response
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         return _opens_explorer(request.method, request.query_params, request.headers)
@@ -270,6 +270,7 @@ class GraphQLView(GraphQL[Context, None]):
                 if resolved.register_as is not None and prepared.valid:
                     self.persisted.register(resolved.register_as, resolved.query)
         except GatewayError as error:
+            await confirm_viewer(context)  # a revoked token hears that instead
             return PreExecutionError(data=None, errors=[error])
         if self.whole_queries and prepared is not None and prepared.valid:
             assert resolved.query is not None
@@ -284,6 +285,7 @@ class GraphQLView(GraphQL[Context, None]):
                 if answer is not None:
                     errors = [classify(e, context.request_id) for e in answer.errors]
                     return ExecutionResult(data=answer.data, errors=errors or None)
+        await confirm_viewer(context)
         request_data = dataclasses.replace(request_data, query=resolved.query)
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
@@ -379,6 +381,7 @@ class GraphQLView(GraphQL[Context, None]):
             ranking=self.ranking,
             max_page_size=self.max_page_size,
             request_id=request_id_of(request.scope),
+            token_check=request.scope.get("state", {}).get("token_check"),
             bus=self.bus,
             live=self.broadcaster,
             client_address=client_address,

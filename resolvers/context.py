@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from db.notify import EventBus
 from db.ranking import RankingWeights
 from db.session import Database
-from resolvers.auth import PasswordService, TokenService
+from resolvers.auth import PasswordService, TokenCheck, TokenService
 from resolvers.cursors import CursorCodec
 from resolvers.outreach import Outreach
 from resolvers.safeguards import Safeguards
@@ -59,6 +59,8 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     bus: EventBus | None = None
     live: Live | None = None
+    # Set while `viewer` is not yet confirmed by the database (resolvers/auth.py).
+    token_check: TokenCheck | None = None
     # When the viewer's token stops being valid; live subscriptions end then.
     token_expires_at: datetime | None = None
     connection_params: dict[str, Any] | None = None
@@ -70,3 +72,12 @@ class Context:
     safeguards: Safeguards = field(default_factory=Safeguards)
     # Email links, account rate limits, webhook address rules (resolvers/outreach.py).
     outreach: Outreach = field(default_factory=Outreach)
+
+
+async def confirm_viewer(ctx: Context) -> None:
+    """Makes sure the database confirmed the context's viewer (a no-op once it has):
+    what runs anything but a checked read calls this first. Raises Unauthenticated."""
+    check = ctx.token_check
+    if check is not None:
+        ctx.viewer = await check.confirm()
+        ctx.token_check = None

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.ranking import RankingWeights
 from db.reads import sources, walks
-from db.reads.fields import ENTITIES, Build, aggregate
+from db.reads.fields import ENTITIES, USERS, Build, aggregate
 from db.reads.shape import (
     AuthorContents,
     By,
@@ -36,7 +36,7 @@ from db.reads.shape import (
     TagList,
     WalkPage,
 )
-from db.reads.sql import BIGINTS, INT, json_object, lit, param
+from db.reads.sql import BIGINTS, INT, TEXT, json_object, lit, param
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
@@ -161,7 +161,22 @@ def build(statement: Statement, weights: RankingWeights) -> Any:
         b = Build(statement.viewer, weights)
         values = [root_json(root, b) for root in statement.roots]
         select = sa.select(sa.cast(sa.func.json_build_array(*values), sa.Text))
+        if statement.checks_token:
+            select = select.add_columns(token_holds(b.viewer))
     return select.add_cte(*b.side_effects) if b.side_effects else select
+
+
+def token_holds(viewer: Any) -> ColumnElement[bool]:
+    """Whether the viewer still has the token version and role the statement was bound
+    for: false once they logged out, changed their password or had their role changed
+    (or were deleted) since this process last confirmed them."""
+    return sa.exists(
+        sa.select(lit(1)).where(
+            USERS.c.id == viewer,
+            USERS.c.token_version == param("token_version", INT),
+            USERS.c.role == param("role", TEXT),
+        )
+    )
 
 
 def compile_select(select: Any) -> Compiled:

@@ -172,8 +172,12 @@ Root = Lookup | Paged
 class Statement:
     """Everything one request reads. With `per_viewer`, the roots are answered once for
     each of many viewers of one kind (their ids are the `viewers` parameter): how one
-    statement serves every subscriber of a live event."""
+    statement serves every subscriber of a live event. With `checks_token`, the statement
+    also says whether its viewer still has the token version and role it was compiled
+    for (the `token_version` and `role` parameters): a signed-in read checks its token
+    in the same statement instead of one of its own."""
 
     viewer: ViewerKind
     roots: tuple[Root, ...]
     per_viewer: bool = False
+    checks_token: bool = False
