@@ -36,6 +36,9 @@ class RankingWeights:
     # A first page re-scores this many of its best candidates beyond the page with live
     # reaction counts and access (the rest use the counts they were stored with).
     live_margin: int = 40
+    # A first page without a walk stores which candidates can reach its head for this
+    # long (db/reads/walks.py `_head`), and the next ones read only those.
+    head_minutes: float = 10.0
     # Viewers who have not read their feed for this long are not fanned out to; their
     # feed is rebuilt when they return.
     inactive_days: int = 14

@@ -426,6 +426,25 @@ class FeedState(SQLModel, table=True):
     entries: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
+    # The head (db/reads/walks.py `_head`): the stored candidates that can reach the best
+    # `head_size` of a first page until `head_until`, in step, best first; cleared by
+    # whatever changes the stored candidates.
+    head_ids: list[int] | None = Field(default=None, sa_column=sa.Column(ARRAY(sa.BigInteger)))
+    head_published: list[datetime] | None = Field(
+        default=None, sa_column=sa.Column(ARRAY(sa.DateTime(timezone=True)))
+    )
+    head_affinity: list[float] | None = Field(default=None, sa_column=sa.Column(ARRAY(sa.REAL)))
+    head_reactions: list[int] | None = Field(default=None, sa_column=sa.Column(ARRAY(sa.Integer)))
+    head_habit_tags: list[int | None] | None = Field(
+        default=None, sa_column=sa.Column(ARRAY(sa.BigInteger))
+    )
+    head_habit_decayed: list[float] | None = Field(
+        default=None, sa_column=sa.Column(ARRAY(sa.REAL))
+    )
+    head_size: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    head_until: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )
 
 
 class FeedHabit(SQLModel, table=True):

@@ -52,6 +52,7 @@ class RankingSettings(BaseSettings):
     feed_cap: int = Field(default=300, gt=0, le=5000)
     shared_candidates: int = Field(default=200, ge=0, le=5000)
     live_margin: int = Field(default=40, ge=0, le=1000)
+    head_minutes: float = Field(default=10.0, ge=0, le=1440)
     inactive_days: int = Field(default=14, gt=0)
     refresh_hours: float = Field(default=6.0, gt=0)
 

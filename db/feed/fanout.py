@@ -128,10 +128,14 @@ def publish_statement(weights: RankingWeights) -> Any:
         .returning(ENTRIES.c.viewer_id, sa.literal_column("xmax = 0").label("added"))
         .cte("stored")
     )
+    # Every feed it reached, added to or refreshed, has its head ranked again.
     counted = (
         sa.update(STATE)
-        .where(STATE.c.viewer_id == stored.c.viewer_id, stored.c.added)
-        .values(entries=STATE.c.entries + 1)
+        .where(STATE.c.viewer_id == stored.c.viewer_id)
+        .values(
+            entries=STATE.c.entries + sa.case((stored.c.added, lit(1)), else_=lit(0)),
+            head_until=None,
+        )
         .cte("counted")
     )
     # Copies already stored elsewhere (viewers it reached by a tag it no longer has)
@@ -143,10 +147,18 @@ def publish_statement(weights: RankingWeights) -> Any:
             ~ENTRIES.c.viewer_id.in_(sa.select(stored.c.viewer_id)),
         )
         .values(tag_ids=item.c.tag_ids, language=item.c.language)
+        .returning(ENTRIES.c.viewer_id)
         .cte("refreshed")
     )
+    # Heads were filtered with the old tags and language.
+    unheaded = (
+        sa.update(STATE)
+        .where(STATE.c.viewer_id.in_(sa.select(refreshed.c.viewer_id)))
+        .values(head_until=None)
+        .cte("unheaded")
+    )
     del now
-    return sa.select(sa.func.count()).select_from(stored).add_cte(counted, refreshed)
+    return sa.select(sa.func.count()).select_from(stored).add_cte(counted, refreshed, unheaded)
 
 
 async def publish(db: Database, content_id: int, weights: RankingWeights) -> int:
@@ -176,7 +188,7 @@ async def retract(db: Database, content_id: int) -> int:
     counted = (
         sa.update(STATE)
         .where(STATE.c.viewer_id == removed.c.viewer_id)
-        .values(entries=sa.func.greatest(STATE.c.entries - 1, lit(0)))
+        .values(entries=sa.func.greatest(STATE.c.entries - 1, lit(0)), head_until=None)
         .returning(STATE.c.viewer_id)
     )
     async with db.session() as session:
@@ -222,6 +234,6 @@ async def trim(connection: Any, weights: RankingWeights, now: datetime) -> None:
     counted = (
         sa.update(STATE)
         .where(STATE.c.viewer_id.in_(sa.select(over.c.viewer_id)))
-        .values(entries=lit(keep))
+        .values(entries=lit(keep), head_until=None)
     )
     await connection.execute(counted.add_cte(over, ranked, dropped), {"now": now})

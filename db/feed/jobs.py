@@ -110,7 +110,7 @@ async def prune(db: Database, weights: RankingWeights) -> int:
     emptied = (
         sa.update(STATE)
         .where(STATE.c.viewer_id.in_(sa.select(chosen.c.viewer_id)))
-        .values(built_at=None, entries=0)
+        .values(built_at=None, entries=0, head_until=None)
         .returning(STATE.c.viewer_id)
         .cte("emptied")
     )

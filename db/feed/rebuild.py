@@ -221,7 +221,7 @@ def rebuild_statement(weights: RankingWeights) -> Any:
     state = (
         sa.update(STATE)
         .where(STATE.c.viewer_id == viewer)
-        .values(built_at=now, stale=False, entries=count)
+        .values(built_at=now, stale=False, entries=count, head_until=None)
         .cte("state")
     )
     return sa.select(count).add_cte(upserted, removed, habits_written, habits_dropped, state)

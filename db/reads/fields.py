@@ -67,6 +67,8 @@ class Build:
         self.viewer: Any = viewer if viewer is not None else param("viewer", BIGINT)
         self._habits: CTE | None = None
         self._affinities: CTE | None = None
+        # A feed's stored candidates by slot, when a first page reads them all.
+        self.candidates: dict[int, CTE] = {}
         self._aliases = 0
         # Writes the statement makes as it reads (a stored walk, a touched state): CTEs
         # at the top of the statement, which Postgres runs whether or not it reads them.

@@ -45,6 +45,17 @@ WALK_LIFETIME_SECONDS = 3600
 SHARED_AUDIENCES = {"anonymous": ("PUBLIC",), "members": ("PUBLIC", "MEMBERS")}
 EMPTY_IDS: ColumnElement[Any] = sa.literal_column("'{}'::bigint[]")
 EMPTY_TEXTS: ColumnElement[Any] = sa.literal_column("'{}'::text[]")
+# What a shared list holds of each item, in its order.
+SHARED_COLUMNS = [
+    "position",
+    "content_id",
+    "author_id",
+    "published_at",
+    "language",
+    "tag_ids",
+    "reactions",
+    "score",
+]
 
 
 def _ago(seconds: float) -> ColumnElement[Any]:
@@ -74,6 +85,12 @@ def shared_list(b: Build, audience: str, bucket: Any, *, top: int | None = None)
     of a minute ranks them (~10 ms) and stores them for everyone; the feed worker
     usually did already. Two first requests at once each use their own ranking; one of
     them is stored."""
+    return sa.union_all(*shared_parts(b, audience, bucket, top=top)).cte(f"{audience}_shared")
+
+
+def shared_parts(b: Build, audience: str, bucket: Any, *, top: int | None = None) -> list[Any]:
+    """shared_list as its two parts, the stored list and the one this statement ranks
+    when none is stored yet (one of them is empty), each a select of SHARED_COLUMNS."""
     w = b.weights
     c = b.alias(CONTENTS)
     window = sa.func.make_interval(0, 0, 0, lit(w.window_days))
@@ -117,16 +134,7 @@ def shared_list(b: Build, audience: str, bucket: Any, *, top: int | None = None)
         .limit(lit(w.walk_size))
         .cte(f"{audience}_ranked")
     )
-    columns = [
-        "position",
-        "content_id",
-        "author_id",
-        "published_at",
-        "language",
-        "tag_ids",
-        "reactions",
-        "score",
-    ]
+    columns = SHARED_COLUMNS
     b.side_effect(
         insert(SHARED)
         .from_select(["bucket", *columns], sa.select(bucket, *(ranked.c[n] for n in columns)))
@@ -141,7 +149,7 @@ def shared_list(b: Build, audience: str, bucket: Any, *, top: int | None = None)
         # and the stored list is then read whole, through its (bucket, position) key.
         existing = existing.where(SHARED.c.position <= lit(top))
         fresh = fresh.where(ranked.c.position <= lit(top))
-    return sa.union_all(existing, fresh).cte(f"{audience}_shared")
+    return [existing, fresh]
 
 
 # --- reasons ---------------------------------------------------------------------------
@@ -235,33 +243,53 @@ ENTRY_COLUMNS = (
 )
 
 
-def _pool(b: Build, slot: int) -> CTE:
+def _pool(b: Build, slot: int, *, walk: bool) -> CTE:
     """The viewer's stored candidates, and the top of the members' shared list that is
     not among them (with no affinity: whatever the viewer has an affinity to reached
-    their stored feed when it was published or rebuilt)."""
-    mine = sa.select(*(ENTRIES.c[n] for n in ENTRY_COLUMNS)).where(ENTRIES.c.viewer_id == b.viewer)
-    shared = shared_list(
-        b, "members", slot_param(slot, "bucket", TEXT), top=b.weights.shared_candidates
-    )
-    e = b.alias(ENTRIES)
-    theirs = sa.select(
-        shared.c.content_id,
-        shared.c.author_id,
-        shared.c.published_at,
-        shared.c.language,
-        shared.c.tag_ids,
-        lit(0.0),
-        shared.c.reactions,
-        sa.null(),
-        lit(0.0),
-    ).where(
-        ~sa.exists(
-            sa.select(lit(1))
-            .select_from(e)
-            .where(e.c.viewer_id == b.viewer, e.c.content_id == shared.c.content_id)
-        ),
-    )
-    return sa.union_all(mine, theirs).cte(f"pool{slot}")
+    their stored feed when it was published or rebuilt).
+
+    Without a walk to store, only the head is ranked, and of the shared list only its
+    first `head` items the viewer keeps can reach it: with no affinity of their own,
+    they score in the list's order. They are read in that order and the reading stops
+    there, instead of checking all `shared_candidates` of them against the stored feed
+    (a third of a first page's ranking)."""
+    if walk:
+        mine: list[Any] = [
+            sa.select(*(ENTRIES.c[n] for n in ENTRY_COLUMNS)).where(ENTRIES.c.viewer_id == b.viewer)
+        ]
+    else:
+        mine = _mine_for_head(b, slot)
+    top = b.weights.shared_candidates
+    parts = shared_parts(b, "members", slot_param(slot, "bucket", TEXT), top=top)
+    theirs: list[Any] = []
+    for index, part in enumerate(parts if not walk else [sa.union_all(*parts)]):
+        shared = part.subquery(f"shared{slot}_{index}")
+        e = b.alias(ENTRIES)
+        unseen = sa.select(
+            shared.c.content_id,
+            shared.c.author_id,
+            shared.c.published_at,
+            shared.c.language,
+            shared.c.tag_ids,
+            lit(0.0).label("affinity"),
+            shared.c.reactions,
+            sa.cast(sa.null(), sa.BigInteger).label("habit_tag_id"),
+            lit(0.0).label("habit_decayed"),
+        ).where(
+            ~sa.exists(
+                sa.select(lit(1))
+                .select_from(e)
+                .where(e.c.viewer_id == b.viewer, e.c.content_id == shared.c.content_id)
+            ),
+        )
+        if not walk:
+            unseen = (
+                unseen.where(*_viewer_filters(shared, b))
+                .order_by(shared.c.position)
+                .limit(slot_param(slot, "head", INT))
+            )
+        theirs.append(unseen.subquery(f"unseen{slot}_{index}").select())
+    return sa.union_all(*mine, *theirs).cte(f"pool{slot}")
 
 
 def feed_start(source: FeedStart, b: Build) -> Rows:
@@ -269,7 +297,7 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
         return _shared_feed(source, b)
     w = b.weights
     slot = source.slot
-    pool = _pool(b, slot)
+    pool = _pool(b, slot, walk=source.store)
     approx_score = pool.c.affinity + scoring.shared_score(
         pool.c.reactions, pool.c.published_at, w, now()
     )
@@ -291,13 +319,8 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
     else:
         # No walk to store: only the head is read, and the best few of the candidates
         # are found without numbering and sorting all of them.
-        approx = (
-            sa.select(*pool.c)
-            .where(*_viewer_filters(pool, b))
-            .order_by(*order)
-            .limit(head_size)
-            .cte(f"approx{slot}")
-        )
+        # The pool's parts are filtered already (`_pool`).
+        approx = sa.select(*pool.c).order_by(*order).limit(head_size).cte(f"approx{slot}")
         in_head = []
     # The best of them again with what changes by the second: live reactions, and
     # whether the viewer may still see the item.
@@ -321,7 +344,9 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
     )
     if source.store:
         _store_walk(b, slot, head, approx)
-    _touch_state(b)
+        _touch_state(b)
+    else:
+        _touch_state(b, head=_head(b, slot))
     select = sa.select(head).order_by(head.c.walk_position).limit(slot_param(slot, "fetch", INT))
     state = sa.select(
         sa.and_(
@@ -390,16 +415,29 @@ def _store_snapshot(
     )
 
 
-def _touch_state(b: Build) -> None:
+def _touch_state(b: Build, *, head: dict[str, Any] | None = None) -> None:
     """Reading the feed keeps the viewer active (to the hour: one write an hour at most),
-    and a feed older than refresh_hours is rebuilt in the background."""
+    and a feed older than refresh_hours is rebuilt in the background. With `head` (the
+    values of a head to store, when the stored one no longer serves), the same write
+    stores it: one row cannot be updated twice in a statement."""
     w = b.weights
-    b.side_effect(
-        sa.update(STATE)
-        .where(STATE.c.viewer_id == b.viewer, STATE.c.seen_at < _ago(3600))
-        .values(seen_at=now())
-        .cte("seen")
-    )
+    away = STATE.c.seen_at < _ago(3600)
+    touched = sa.update(STATE).where(STATE.c.viewer_id == b.viewer)
+    if head is None:
+        touched = touched.where(away).values(seen_at=now())
+    else:
+        stale = head.pop("stale")
+        touched = touched.where(
+            sa.or_(away, stale),
+            # Not if the row changed since this statement's snapshot: a fan-out or a
+            # rebuild that committed meanwhile cleared the head because this statement's
+            # candidates are no longer the feed's, and its head must not be stored.
+            sa.literal_column("feed_state.xmin::text") == _snapshot_version(b),
+        ).values(
+            seen_at=sa.case((away, now()), else_=STATE.c.seen_at),
+            **{name: sa.case((stale, value), else_=STATE.c[name]) for name, value in head.items()},
+        )
+    b.side_effect(touched.cte("seen"))
     old = sa.exists(
         sa.select(lit(1)).where(
             STATE.c.viewer_id == b.viewer, STATE.c.built_at < _ago(w.refresh_hours * 3600)
@@ -411,6 +449,137 @@ def _touch_state(b: Build) -> None:
         .on_conflict_do_nothing()
         .cte("refresh")
     )
+
+
+def _snapshot_version(b: Build) -> ColumnElement[Any]:
+    """The version of the viewer's feed_state row this statement's snapshot sees."""
+    s = b.alias(STATE)
+    return (
+        sa.select(sa.literal_column(f"{s.name}.xmin::text"))
+        .where(s.c.viewer_id == b.viewer)
+        .scalar_subquery()
+    )
+
+
+# --- heads ----------------------------------------------------------------------------
+#
+# A first page without a walk ranks only the best `head` candidates (the page and the
+# live margin). Of the viewer's stored candidates, which can be among them changes only
+# as they age: the stored part of a score (affinity, popularity with the stored count)
+# is fixed, and freshness only falls, every item's by the same factor. So a candidate
+# whose score now is below the head-th best of the scores all of them will have in
+# `head_minutes` cannot reach the head in that time (the head-th best candidate then
+# still beats it), and the head is the rest: usually a few more than `head`. The first
+# page that finds no head ranks every candidate and stores it on feed_state; the next
+# ones read only those rows. Whatever changes the stored candidates clears it (db/feed/).
+
+
+def _head_fits(state: Any, slot: int) -> ColumnElement[bool]:
+    return sa.and_(state.c.head_until > now(), state.c.head_size >= slot_param(slot, "head", INT))
+
+
+def _mine_for_head(b: Build, slot: int) -> list[Any]:
+    """The viewer's stored candidates that can reach the head: the stored head while it
+    serves, else every candidate the viewer keeps (`_candidates`), one part empty."""
+    s = b.alias(STATE)
+    rows = (
+        sa.func.unnest(
+            s.c.head_ids,
+            s.c.head_published,
+            s.c.head_affinity,
+            s.c.head_reactions,
+            s.c.head_habit_tags,
+            s.c.head_habit_decayed,
+        )
+        .table_valued(
+            "content_id", "published_at", "affinity", "reactions", "habit_tag_id", "habit_decayed"
+        )
+        .render_derived(name=f"heads{slot}")
+    )
+    # Filtered when the head was stored; any filter's change makes the feed stale,
+    # and its rebuild clears the head.
+    stored = sa.select(
+        rows.c.content_id,
+        sa.cast(sa.null(), sa.BigInteger).label("author_id"),
+        rows.c.published_at,
+        sa.cast(sa.null(), sa.Text).label("language"),
+        sa.cast(sa.null(), BIGINTS).label("tag_ids"),
+        rows.c.affinity,
+        rows.c.reactions,
+        rows.c.habit_tag_id,
+        rows.c.habit_decayed,
+    ).select_from(s.join(rows, sa.true()))
+    stored = stored.where(s.c.viewer_id == b.viewer, _head_fits(s, slot))
+    every = _candidates(b, slot)
+    return [stored, sa.select(*(every.c[n] for n in ENTRY_COLUMNS))]
+
+
+def _candidates(b: Build, slot: int) -> CTE:
+    """Every stored candidate the viewer keeps, read only when no head serves."""
+    found = b.candidates.get(slot)
+    if found is None:
+        s = b.alias(STATE)
+        serves = sa.select(_head_fits(s, slot)).where(s.c.viewer_id == b.viewer)
+        found = b.candidates[slot] = (
+            sa.select(*(ENTRIES.c[n] for n in ENTRY_COLUMNS))
+            .where(
+                ENTRIES.c.viewer_id == b.viewer,
+                *_viewer_filters(ENTRIES, b),
+                ~sa.func.coalesce(serves.scalar_subquery(), sa.false()),
+            )
+            .cte(f"candidates{slot}")
+        )
+    return found
+
+
+def _head(b: Build, slot: int) -> dict[str, Any]:
+    """feed_state's head columns as a first page that ranked every candidate stores
+    them, and under "stale" when it does."""
+    w = b.weights
+    every = _candidates(b, slot)
+    later = now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, lit(float(w.head_minutes * 60)))
+    now_score = every.c.affinity + scoring.shared_score(
+        every.c.reactions, every.c.published_at, w, now()
+    )
+    later_score = every.c.affinity + scoring.shared_score(
+        every.c.reactions, every.c.published_at, w, later
+    )
+    scored = sa.select(*every.c, now_score.label("now"), later_score.label("later")).cte(
+        f"scored{slot}"
+    )
+    size = slot_param(slot, "head", INT)
+    bar = (
+        sa.select(scored.c.later)
+        .order_by(scored.c.later.desc())
+        .offset(size - lit(1))
+        .limit(lit(1))
+        .scalar_subquery()
+    )
+    kept = (
+        sa.select(scored)
+        .where(scored.c.now >= sa.func.coalesce(bar, sa.literal_column("'-Infinity'::float8")))
+        .cte(f"kept{slot}")
+    )
+
+    def listed(column: str) -> Any:
+        return sa.select(sa.func.array_agg(kept.c[column])).scalar_subquery()
+
+    stale = sa.or_(
+        STATE.c.head_until.is_(None),
+        STATE.c.head_until <= now(),
+        STATE.c.head_size < size,
+    )
+    return {
+        "stale": stale,
+        "head_ids": sa.func.coalesce(listed("content_id"), EMPTY_IDS),
+        "head_published": listed("published_at"),
+        "head_affinity": listed("affinity"),
+        "head_reactions": listed("reactions"),
+        "head_habit_tags": listed("habit_tag_id"),
+        "head_habit_decayed": listed("habit_decayed"),
+        "head_size": size,
+        "head_until": later,
+    }
 
 
 def _shared_feed(source: FeedStart, b: Build) -> Rows:
