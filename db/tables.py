@@ -445,6 +445,15 @@ class FeedState(SQLModel, table=True):
     head_until: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
     )
+    # The viewer's habits (decayed reactions per tag) when the head was stored, at
+    # `head_at`: a reaction of theirs clears the head (a trigger), so they stay theirs.
+    head_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    head_learned_tags: list[int] | None = Field(
+        default=None, sa_column=sa.Column(ARRAY(sa.BigInteger))
+    )
+    head_learned_decayed: list[float] | None = Field(
+        default=None, sa_column=sa.Column(ARRAY(sa.Float))
+    )
 
 
 class FeedHabit(SQLModel, table=True):

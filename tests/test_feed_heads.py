@@ -183,3 +183,42 @@ async def test_a_head_is_not_stored_from_candidates_replaced_while_it_ranked(
         assert (await _state(db, reader))["until"] is not None
     finally:
         await engine.dispose()
+
+
+TAGS = """query($first: Int) { feed(first: $first) {
+  edges { node { title tags { name viewerAffinity } } } } }"""
+LIVE_TAGS = "{ tags { edges { node { name viewerAffinity } } } }"
+
+
+async def _affinities(gql, reader, query: str, variables: dict | None = None) -> dict:
+    data = await gql.data(query, variables, viewer=Viewer.member(reader.id))
+    if "feed" in data:
+        tags = [t for e in data["feed"]["edges"] for t in e["node"]["tags"]]
+    else:
+        tags = [e["node"] for e in data["tags"]["edges"]]
+    return {t["name"]: t["viewerAffinity"] for t in tags}
+
+
+async def test_a_page_read_from_a_head_orders_tags_by_the_viewers_habits_now(db, gql) -> None:
+    reader, authors, items = await _world(db)
+    for item in items[:12]:
+        if item.id % 2:
+            await react(db, reader, item)  # habits of unweighted tags: learned affinity
+    await _titles(gql, reader)
+    assert (await _state(db, reader))["until"] is not None
+    from_head = await _affinities(gql, reader, TAGS, {"first": 20})
+    live = await _affinities(gql, reader, LIVE_TAGS)
+    assert from_head and all(
+        math.isclose(value, live[name], rel_tol=1e-6) for name, value in from_head.items()
+    ), (from_head, live)
+    # A reaction of the viewer's changes their habits: the head goes, the next page
+    # orders its tags by the habits as they are now.
+    loved = await make_content(db, authors[0], title="loved", tags=("zig",), at=NOW)
+    assert await jobs.run_pending(db, WEIGHTS) >= 1
+    await _titles(gql, reader)
+    assert (await _state(db, reader))["until"] is not None
+    await react(db, reader, loved)
+    assert (await _state(db, reader))["until"] is None
+    after = await _affinities(gql, reader, TAGS, {"first": 20})
+    live = await _affinities(gql, reader, LIVE_TAGS)
+    assert after["zig"] > 0 and math.isclose(after["zig"], live["zig"], rel_tol=1e-6)

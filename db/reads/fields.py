@@ -69,6 +69,8 @@ class Build:
         self._affinities: CTE | None = None
         # A feed's stored candidates by slot, when a first page reads them all.
         self.candidates: dict[int, CTE] = {}
+        # Set by a feed's first page that reads a stored head (db/reads/walks.py).
+        self.head_habits: CTE | None = None
         self._aliases = 0
         # Writes the statement makes as it reads (a stored walk, a touched state): CTEs
         # at the top of the statement, which Postgres runs whether or not it reads them.
@@ -102,7 +104,12 @@ class Build:
 
     def habits(self) -> CTE:
         """(user_id, tag_id, decayed): the viewer's (or viewers') decayed reactions per
-        tag, computed once per statement."""
+        tag, once per statement: as a feed's stored head keeps them when the statement
+        reads one (`head_habits`), else computed from the reactions."""
+        return self.head_habits if self.head_habits is not None else self.live_habits()
+
+    def live_habits(self) -> CTE:
+        """habits() computed from the reactions."""
         if self._habits is None:
             # MATERIALIZED: read once, not again for each row that looks a tag up in it.
             self._habits = scoring.habits(

@@ -31,7 +31,7 @@ from db.reads.fields import (
 )
 from db.reads.shape import FeedStart, SearchStart, WalkPage
 from db.reads.sources import Rows, slot_param
-from db.reads.sql import BIGINTS, FLOATS, INT, TEXT, iso, lit, now
+from db.reads.sql import BIGINTS, FLOATS, INT, TEXT, epoch, iso, lit, now
 from db.tables import FeedEntry, FeedJob, FeedShared, FeedSnapshot, FeedState
 
 ENTRIES = FeedEntry.__table__  # type: ignore[attr-defined]
@@ -347,6 +347,8 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
         _touch_state(b)
     else:
         _touch_state(b, head=_head(b, slot))
+        if b.head_habits is None:
+            b.head_habits = _head_habits(b, slot)
     select = sa.select(head).order_by(head.c.walk_position).limit(slot_param(slot, "fetch", INT))
     state = sa.select(
         sa.and_(
@@ -532,6 +534,36 @@ def _candidates(b: Build, slot: int) -> CTE:
     return found
 
 
+def _head_habits(b: Build, slot: int) -> CTE:
+    """The viewer's habits as their stored head keeps them, decayed to now (each reaction
+    halves every half-life, so their sum per tag does too); computed from the reactions
+    when no head serves. A reaction of the viewer clears their head (its trigger)."""
+    s = b.alias(STATE)
+    rows = (
+        sa.func.unnest(s.c.head_learned_tags, s.c.head_learned_decayed)
+        .table_valued("tag_id", "decayed")
+        .render_derived(name=f"learned{slot}")
+    )
+    since = scoring.seconds(now()) - epoch(s.c.head_at)
+    factor = scoring.decay(since, b.weights.habit_half_life_days * scoring.SECONDS_A_DAY)
+    stored = (
+        sa.select(
+            s.c.viewer_id.label("user_id"),
+            rows.c.tag_id,
+            (rows.c.decayed * factor).label("decayed"),
+        )
+        .select_from(s.join(rows, sa.true()))
+        .where(s.c.viewer_id == b.viewer, _head_fits(s, slot))
+    )
+    live = b.live_habits()
+    t = b.alias(STATE)
+    serves = sa.select(_head_fits(t, slot)).where(t.c.viewer_id == b.viewer).scalar_subquery()
+    computed = sa.select(live.c.user_id, live.c.tag_id, live.c.decayed).where(
+        ~sa.func.coalesce(serves, sa.false())
+    )
+    return sa.union_all(stored, computed).cte(f"head_habits{slot}").prefix_with("MATERIALIZED")
+
+
 def _head(b: Build, slot: int) -> dict[str, Any]:
     """feed_state's head columns as a first page that ranked every candidate stores
     them, and under "stale" when it does."""
@@ -579,7 +611,16 @@ def _head(b: Build, slot: int) -> dict[str, Any]:
         "head_habit_decayed": listed("habit_decayed"),
         "head_size": size,
         "head_until": later,
+        "head_at": now(),
+        "head_learned_tags": _learned(b, "tag_id"),
+        "head_learned_decayed": _learned(b, "decayed"),
     }
+
+
+def _learned(b: Build, column: str) -> Any:
+    live = b.live_habits()
+    found = sa.select(sa.func.array_agg(aggregate_order_by(live.c[column], live.c.tag_id)))
+    return found.where(live.c.user_id == b.viewer).scalar_subquery()
 
 
 def _shared_feed(source: FeedStart, b: Build) -> Rows:
