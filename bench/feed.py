@@ -513,16 +513,23 @@ async def bench_search(client: Client, viewer: Viewer, scale: Scale) -> list[Ser
     return found
 
 
-def compiled_statement(client: Client, document: str, viewer: Viewer) -> tuple[str, list[Any]]:
+def compiled_statement(
+    client: Client, document: str, viewer: Viewer, *, lean: bool = False
+) -> tuple[str, list[Any]]:
     """The one statement the executor sends for `document` (a page of PAGE) as `viewer`:
-    its SQL and arguments."""
-    from execution.binding import Binder
+    its SQL and arguments; with `lean`, as once the viewer's feed head is stored (a first
+    page without cursors then reads only that, db/reads/walks.py)."""
+    from execution.binding import Binder, FeedHeads
 
     operation = get_operation_ast(parse(document))
     assert operation is not None
     variables = _variables({"first": PAGE}, client, operation)
     plan = client.executor.planner.operation(operation, {}, variables)
-    bound = Binder(client.schema, client.context(viewer), variables, datetime.now(UTC)).operation(
+    heads = FeedHeads()
+    now = datetime.now(UTC)
+    if lean and viewer.id is not None:
+        heads.stored(viewer.id, 10_000, now + timedelta(hours=1))
+    bound = Binder(client.schema, client.context(viewer), variables, now, heads=heads).operation(
         plan
     )
     compiled = client.executor.statements.get(bound.statement)

@@ -35,6 +35,8 @@ class Assembler:
         self.errors: list[GraphQLError] = []
         # A signed-in feed that must be rebuilt before its first page is read.
         self.stale_feed = False
+        # A lean first page whose stored head or shared list was not there (shape.py).
+        self.unserved_feed = False
         # What the statement failed with, if it did: every field it served fails with it.
         self.failure: Exception | None = None
 
@@ -141,6 +143,8 @@ class Assembler:
         page = self.bound.pages[plan.slot]
         if raw.get("fresh") is False and page.first > 0:
             self.stale_feed = True
+        if raw.get("served") is False:
+            self.unserved_feed = True
         rows: list[list[Any]] = raw["rows"]
         keys = KEYS[plan.kind]
         walk = plan.kind in ("feed", "search")

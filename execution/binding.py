@@ -4,6 +4,7 @@ of its parameters, and what assembling the answer needs to know per list (how to
 its cursors). An argument a client got wrong becomes an error at that field; the field
 is left out of the statement."""
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,31 @@ class Bound:
     found_types: dict[int, str] = field(default_factory=dict)
 
 
+class FeedHeads:
+    """Which viewers' feeds this process last saw store a head (db/reads/walks.py), of
+    what size and until when: their first pages are asked lean, which reads only that
+    head. Only a guess at which statement to send: a lean page whose head is gone (a
+    fan-out cleared it, another process stored a smaller one) says so, and is asked
+    again in full. Bounded: the least recently stored are forgotten."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self.size = size
+        self._heads: OrderedDict[int, tuple[datetime, int]] = OrderedDict()
+
+    def serves(self, viewer_id: int | None, head: int, now: datetime) -> bool:
+        found = self._heads.get(viewer_id) if viewer_id is not None else None
+        return found is not None and found[0] > now and found[1] >= head
+
+    def stored(self, viewer_id: int, head: int, until: datetime) -> None:
+        self._heads[viewer_id] = (until, head)
+        self._heads.move_to_end(viewer_id)
+        if len(self._heads) > self.size:
+            self._heads.popitem(last=False)
+
+    def gone(self, viewer_id: int) -> None:
+        self._heads.pop(viewer_id, None)
+
+
 def viewer_kind(ctx: Context) -> shape.ViewerKind:
     if ctx.viewer.is_admin:
         return shape.ViewerKind.ADMIN
@@ -67,7 +93,16 @@ def viewer_kind(ctx: Context) -> shape.ViewerKind:
 
 
 class Binder:
-    def __init__(self, schema: Any, ctx: Context, variables: VariableValues, now: datetime) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        ctx: Context,
+        variables: VariableValues,
+        now: datetime,
+        *,
+        heads: "FeedHeads | None" = None,
+    ) -> None:
+        self.heads = heads
         self.schema = schema
         self.ctx = ctx
         self.variables = variables
@@ -280,7 +315,14 @@ class Binder:
         if walk is not None:
             self.values[slot_name(plan.slot, "walk")] = walk
         self.pages[plan.slot] = Page(walks.FEED_KIND, limit, False, walk=walk, feed_start=signed_in)
-        return shape.FeedStart(plan.slot, signed_in, store, reasons)
+        head = limit + self.ctx.ranking.live_margin
+        lean = (
+            self.heads is not None
+            and signed_in
+            and not store
+            and self.heads.serves(self.ctx.viewer.id, head, self.now)
+        )
+        return shape.FeedStart(plan.slot, signed_in, store, reasons, lean=lean)
 
     def _search(self, plan: Connection, args: dict[str, Any]) -> shape.Source:
         text = search.check_query(args["query"])

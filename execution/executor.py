@@ -12,7 +12,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,9 +25,10 @@ from db.reads import shape
 from db.reads.audience import audience_statement
 from db.reads.compile import Compiled, StatementCache
 from db.reads.shape import By
+from db.reads.sources import slot_name
 from db.session import Database
 from execution.assemble import INVALID, Assembler
-from execution.binding import Binder, Bound, viewer_kind
+from execution.binding import Binder, Bound, FeedHeads, viewer_kind
 from execution.plan import (
     NotPlanned,
     ObjectPlan,
@@ -116,6 +117,7 @@ class Executor:
         # Called on each one as well (the metrics counter, gateway/app.py).
         self.on_fallback: Callable[[], object] | None = None
         self._audiences: dict[tuple[bool, bool], Compiled] = {}
+        self.heads = FeedHeads()
 
     # --- whole queries ------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class Executor:
         while True:
             now = datetime.now(UTC)
             try:
-                bound = Binder(self.schema, ctx, variables, now).operation(plan)
+                bound = Binder(self.schema, ctx, variables, now, heads=self.heads).operation(plan)
             except Exception as error:  # a fault of ours, not the client's: masked
                 return _failed(plan, error)
             if ctx.token_check is not None and (bound.errors or not bound.statement.roots):
@@ -177,11 +179,26 @@ class Executor:
                 assembler.failure = error
                 answer = []
             data = assembler.operation(plan, answer)
+            if assembler.unserved_feed and ctx.viewer.id is not None:
+                self.heads.gone(ctx.viewer.id)  # asked again in full
+                continue
             if assembler.stale_feed and not rebuilt and ctx.viewer.id is not None:
                 await self.rebuild(ctx.db, ctx.viewer.id)
                 rebuilt = True
                 continue
+            self._heads_stored(bound, ctx, now)
             return Answer(data, assembler.errors)
+
+    def _heads_stored(self, bound: Bound, ctx: Context, now: datetime) -> None:
+        """Notes the head a full first page stored (if it could), for lean pages next."""
+        if ctx.viewer.id is None or self.weights.head_minutes <= 0:
+            return
+        for root in bound.statement.roots:
+            source = getattr(root, "source", None)
+            if isinstance(source, shape.FeedStart) and not (source.store or source.lean):
+                head = bound.values[slot_name(source.slot, "head")]
+                until = now + timedelta(minutes=self.weights.head_minutes)
+                self.heads.stored(ctx.viewer.id, head, until)
 
     async def _run(self, bound: Bound, ctx: Context, *, primary: bool = False) -> list[Any]:
         if not bound.statement.roots:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from db.feed import jobs
 from db.reads.walks import ENTRIES, STATE
-from db.session import Database, create_engine
+from db.session import Database, StatementCounter, create_engine
 from resolvers.ids import encode_id
 from resolvers.viewer import Viewer
 from tests.conftest import WEIGHTS, GraphQLClient
@@ -222,3 +222,24 @@ async def test_a_page_read_from_a_head_orders_tags_by_the_viewers_habits_now(db,
     after = await _affinities(gql, reader, TAGS, {"first": 20})
     live = await _affinities(gql, reader, LIVE_TAGS)
     assert after["zig"] > 0 and math.isclose(after["zig"], live["zig"], rel_tol=1e-6)
+
+
+async def test_a_page_with_a_head_is_one_lean_statement_and_a_cleared_one_costs_one_more(
+    db, gql
+) -> None:
+    reader, _, _ = await _world(db)
+    await _titles(gql, reader)  # ranks every candidate, stores the head
+
+    async def counted() -> tuple[int, list[str]]:
+        with StatementCounter(db) as counter:
+            found = await _titles(gql, reader)
+        return counter.count, found
+
+    count, lean = await counted()
+    assert count == 1
+    compiled = [s for s in gql.executor.statements._compiled if s.roots]
+    assert any(getattr(s.roots[0].source, "lean", False) for s in compiled)
+    await _forget_head(db, reader)
+    count, again = await counted()
+    assert (count, again) == (2, lean), "the lean page finds no head, the full one stores it"
+    assert (await counted())[0] == 1

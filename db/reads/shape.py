@@ -118,6 +118,10 @@ class FeedStart:
     signed_in: bool
     store: bool
     reasons: bool = False
+    # Read only the viewer's stored head and the stored shared list (walks.py `_lean`):
+    # the page then says whether both were there ("served"); else it is asked again
+    # without `lean`, which ranks every candidate and stores a head.
+    lean: bool = False
 
 
 @dataclass(frozen=True, slots=True)

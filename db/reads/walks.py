@@ -141,15 +141,21 @@ def shared_parts(b: Build, audience: str, bucket: Any, *, top: int | None = None
         .on_conflict_do_nothing()
         .cte(f"{audience}_stored")
     )
-    existing = sa.select(*(SHARED.c[n] for n in columns)).where(SHARED.c.bucket == bucket)
+    existing = _stored_shared(bucket, None)
     fresh = sa.select(*(ranked.c[n] for n in columns))
     if top is not None:
         # Here, not on the union: Postgres does not push a condition on a window
         # function's result (`position` of the fresh ranking) into a union's branches,
         # and the stored list is then read whole, through its (bucket, position) key.
-        existing = existing.where(SHARED.c.position <= lit(top))
+        existing = _stored_shared(bucket, top)
         fresh = fresh.where(ranked.c.position <= lit(top))
     return [existing, fresh]
+
+
+def _stored_shared(bucket: Any, top: int | None) -> Any:
+    """The shared list stored for `bucket` (its first `top` items when given)."""
+    found = sa.select(*(SHARED.c[n] for n in SHARED_COLUMNS)).where(SHARED.c.bucket == bucket)
+    return found if top is None else found.where(SHARED.c.position <= lit(top))
 
 
 # --- reasons ---------------------------------------------------------------------------
@@ -243,7 +249,7 @@ ENTRY_COLUMNS = (
 )
 
 
-def _pool(b: Build, slot: int, *, walk: bool) -> CTE:
+def _pool(b: Build, slot: int, *, walk: bool, lean: bool = False) -> CTE:
     """The viewer's stored candidates, and the top of the members' shared list that is
     not among them (with no affinity: whatever the viewer has an affinity to reached
     their stored feed when it was published or rebuilt).
@@ -258,9 +264,10 @@ def _pool(b: Build, slot: int, *, walk: bool) -> CTE:
             sa.select(*(ENTRIES.c[n] for n in ENTRY_COLUMNS)).where(ENTRIES.c.viewer_id == b.viewer)
         ]
     else:
-        mine = _mine_for_head(b, slot)
+        mine = _mine_for_head(b, slot, lean=lean)
     top = b.weights.shared_candidates
-    parts = shared_parts(b, "members", slot_param(slot, "bucket", TEXT), top=top)
+    bucket = slot_param(slot, "bucket", TEXT)
+    parts = [_stored_shared(bucket, top)] if lean else shared_parts(b, "members", bucket, top=top)
     theirs: list[Any] = []
     for index, part in enumerate(parts if not walk else [sa.union_all(*parts)]):
         shared = part.subquery(f"shared{slot}_{index}")
@@ -297,7 +304,7 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
         return _shared_feed(source, b)
     w = b.weights
     slot = source.slot
-    pool = _pool(b, slot, walk=source.store)
+    pool = _pool(b, slot, walk=source.store, lean=source.lean)
     approx_score = pool.c.affinity + scoring.shared_score(
         pool.c.reactions, pool.c.published_at, w, now()
     )
@@ -342,9 +349,15 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
         .where(*in_head, *_published_visible(c, b))
         .cte(f"head{slot}")
     )
+    extra: list[tuple[str, Any]] = []
     if source.store:
         _store_walk(b, slot, head, approx)
         _touch_state(b)
+    elif source.lean:
+        _touch_state(b)
+        if b.head_habits is None:
+            b.head_habits = _stored_habits(b, slot).cte(f"head_habits{slot}")
+        extra.append(("served", _lean_served(b, slot)))
     else:
         _touch_state(b, head=_head(b, slot))
         if b.head_habits is None:
@@ -370,7 +383,7 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
             else sa.null(),
         ],
         None,
-        extra=[("fresh", sa.func.coalesce(state.scalar_subquery(), sa.false()))],
+        extra=[("fresh", sa.func.coalesce(state.scalar_subquery(), sa.false())), *extra],
     )
 
 
@@ -480,9 +493,19 @@ def _head_fits(state: Any, slot: int) -> ColumnElement[bool]:
     return sa.and_(state.c.head_until > now(), state.c.head_size >= slot_param(slot, "head", INT))
 
 
-def _mine_for_head(b: Build, slot: int) -> list[Any]:
+def _lean_served(b: Build, slot: int) -> ColumnElement[bool]:
+    """Whether a lean first page found what it reads: the viewer's head, of its size and
+    still serving, and this minute's shared list."""
+    s = b.alias(STATE)
+    head = sa.exists(sa.select(lit(1)).where(s.c.viewer_id == b.viewer, _head_fits(s, slot)))
+    shared = sa.exists(sa.select(lit(1)).where(SHARED.c.bucket == slot_param(slot, "bucket", TEXT)))
+    return sa.and_(head, shared)
+
+
+def _mine_for_head(b: Build, slot: int, *, lean: bool = False) -> list[Any]:
     """The viewer's stored candidates that can reach the head: the stored head while it
-    serves, else every candidate the viewer keeps (`_candidates`), one part empty."""
+    serves, else every candidate the viewer keeps (`_candidates`), one part empty; a
+    lean page reads the head only."""
     s = b.alias(STATE)
     rows = (
         sa.func.unnest(
@@ -512,6 +535,8 @@ def _mine_for_head(b: Build, slot: int) -> list[Any]:
         rows.c.habit_decayed,
     ).select_from(s.join(rows, sa.true()))
     stored = stored.where(s.c.viewer_id == b.viewer, _head_fits(s, slot))
+    if lean:
+        return [stored]
     every = _candidates(b, slot)
     return [stored, sa.select(*(every.c[n] for n in ENTRY_COLUMNS))]
 
@@ -535,9 +560,22 @@ def _candidates(b: Build, slot: int) -> CTE:
 
 
 def _head_habits(b: Build, slot: int) -> CTE:
+    """The viewer's habits as their stored head keeps them (`_stored_habits`), or
+    computed from the reactions when no head serves."""
+    live = b.live_habits()
+    t = b.alias(STATE)
+    serves = sa.select(_head_fits(t, slot)).where(t.c.viewer_id == b.viewer).scalar_subquery()
+    computed = sa.select(live.c.user_id, live.c.tag_id, live.c.decayed).where(
+        ~sa.func.coalesce(serves, sa.false())
+    )
+    both = sa.union_all(_stored_habits(b, slot), computed)
+    return both.cte(f"head_habits{slot}").prefix_with("MATERIALIZED")
+
+
+def _stored_habits(b: Build, slot: int) -> Any:
     """The viewer's habits as their stored head keeps them, decayed to now (each reaction
-    halves every half-life, so their sum per tag does too); computed from the reactions
-    when no head serves. A reaction of the viewer clears their head (its trigger)."""
+    halves every half-life, so their sum per tag does too). A reaction of the viewer
+    clears their head (its trigger)."""
     s = b.alias(STATE)
     rows = (
         sa.func.unnest(s.c.head_learned_tags, s.c.head_learned_decayed)
@@ -555,13 +593,7 @@ def _head_habits(b: Build, slot: int) -> CTE:
         .select_from(s.join(rows, sa.true()))
         .where(s.c.viewer_id == b.viewer, _head_fits(s, slot))
     )
-    live = b.live_habits()
-    t = b.alias(STATE)
-    serves = sa.select(_head_fits(t, slot)).where(t.c.viewer_id == b.viewer).scalar_subquery()
-    computed = sa.select(live.c.user_id, live.c.tag_id, live.c.decayed).where(
-        ~sa.func.coalesce(serves, sa.false())
-    )
-    return sa.union_all(stored, computed).cte(f"head_habits{slot}").prefix_with("MATERIALIZED")
+    return stored
 
 
 def _head(b: Build, slot: int) -> dict[str, Any]:
