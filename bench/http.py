@@ -2,6 +2,7 @@
 
     python -m bench.http                      # 100k users, 1M contents, 16 connections, 10 s
     python -m bench.http --duration 3 --operations contents,feed
+    python -m bench.http --operations contents,feed --rounds 5 --no-count   # the feed/list ratio, 5 times
 
 Starts the embedded Postgres in --data-dir (seeding the database only if it is empty,
 as bench.feed does), the gateway as a real `gateway serve` process (one worker) and the
@@ -570,19 +571,23 @@ async def run(args: argparse.Namespace) -> None:
             gateway, server_floor = await start_pair(
                 prepared.url, workdir, "measured", dict(args.gateway_setting)
             )
-            results: dict[tuple[str, str], Measured] = {}
+            rounds: list[dict[tuple[str, str], Measured]] = []
             try:
-                for listed in ops:
-                    operation = await with_walk(gateway, listed, token)
-                    targets: tuple[Server, ...] = (gateway,)
-                    if operation.floor:
-                        progress(f"{operation.name}: checking that both answer the same JSON")
-                        await check_equal(gateway, server_floor, operation, token)
-                        targets = (gateway, server_floor)
-                    for target in targets:
-                        results[(operation.name, target.name)] = await measure(
-                            target, operation, token, pg, prepared.url, args
-                        )
+                for round_ in range(args.rounds or 1):
+                    results: dict[tuple[str, str], Measured] = {}
+                    for listed in ops:
+                        operation = await with_walk(gateway, listed, token)
+                        targets: tuple[Server, ...] = (gateway,)
+                        if operation.floor and round_ == 0:
+                            progress(f"{operation.name}: checking that both answer the same JSON")
+                            await check_equal(gateway, server_floor, operation, token)
+                        if operation.floor:
+                            targets = (gateway, server_floor)
+                        for target in targets:
+                            results[(operation.name, target.name)] = await measure(
+                                target, operation, token, pg, prepared.url, args
+                            )
+                    rounds.append(results)
             finally:
                 gateway.stop()
                 server_floor.stop()
@@ -592,8 +597,31 @@ async def run(args: argparse.Namespace) -> None:
         f"\nplan: {plan.users:,} users, {plan.contents:,} contents, seed {plan.seed};"
         f" {os.cpu_count()} CPUs"
     )
-    print_report(ops, results, counts, args)
+    print_report(ops, rounds[0], counts, args)
+    if len(rounds) > 1:
+        print_rounds(ops, rounds)
     print_notes(ops)
+
+
+def print_rounds(ops: list[Operation], rounds: list[dict[tuple[str, str], Measured]]) -> None:
+    """Each round's req/s, and the feed against the contents list in each and on average:
+    the list moves by +-10 % between runs on this machine, and the ratio with it."""
+    print(f"\n{len(rounds)} rounds (req/s, gateway)")
+    names = [o.name for o in ops]
+    print("  round " + " ".join(f"{n:>12}" for n in names) + "   feed/contents")
+    ratios = []
+    for number, results in enumerate(rounds, 1):
+        rates = [results[(n, "gateway")].load.rate for n in names]
+        ratio = float("nan")
+        if ("feed", "gateway") in results and ("contents", "gateway") in results:
+            ratio = (
+                results[("feed", "gateway")].load.rate / results[("contents", "gateway")].load.rate
+            )
+            ratios.append(ratio)
+        print(f"  {number:>5} " + " ".join(f"{r:>12.1f}" for r in rates) + f"   {ratio:.3f}")
+    if ratios:
+        mean = sum(ratios) / len(ratios)
+        print(f"  feed / contents: mean {mean:.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
 
 
 # --overhead: what operating it costs (issue #14). Off: no metrics and no line per request
@@ -616,7 +644,7 @@ async def run_overhead(args: argparse.Namespace) -> None:
     try:
         prepared = await prepare_database(server, plan)
         with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-            for round_ in range(args.rounds):
+            for round_ in range(args.rounds or 2):
                 for mode, settings in OBSERVABILITY.items():
                     gateway = Gateway(prepared.url, Path(tmp), f"{mode}-{round_}", settings)
                     try:
@@ -646,7 +674,7 @@ async def run_overhead(args: argparse.Namespace) -> None:
     print(
         f"\nplan: {plan.users:,} users, {plan.contents:,} contents; {operation.label};"
         f" {args.concurrency} connections, {args.warmup:g} s warm-up, {args.duration:g} s"
-        f" measured, {args.rounds} rounds alternating off/on"
+        f" measured, {args.rounds or 2} rounds alternating off/on"
     )
     print(f"{'mode':<5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms/req':>10}")
     totals: dict[str, list[float]] = {"off": [], "on": []}
@@ -682,7 +710,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="instead: contents req/s with metrics and JSON logs off vs on",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="--overhead: off/on pairs")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="times every operation is measured (1); --overhead: off/on pairs (2)",
+    )
     parser.add_argument(
         "--gateway-setting",
         action="append",
