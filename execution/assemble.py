@@ -37,6 +37,8 @@ class Assembler:
         self.stale_feed = False
         # A lean first page whose stored head or shared list was not there (shape.py).
         self.unserved_feed = False
+        # A lean first page found its viewer's last read or feed old enough to write.
+        self.touch_feed = False
         # What the statement failed with, if it did: every field it served fails with it.
         self.failure: Exception | None = None
 
@@ -145,6 +147,8 @@ class Assembler:
             self.stale_feed = True
         if raw.get("served") is False:
             self.unserved_feed = True
+        if raw.get("touch") is True:
+            self.touch_feed = True
         rows: list[list[Any]] = raw["rows"]
         keys = KEYS[plan.kind]
         walk = plan.kind in ("feed", "search")

@@ -19,6 +19,7 @@ import orjson
 from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
 from graphql.execution.values import VariableValues, get_variable_values
 
+from db.feed import jobs
 from db.ranking import RankingWeights
 from db.read_pool import Planning
 from db.reads import shape
@@ -118,6 +119,7 @@ class Executor:
         self.on_fallback: Callable[[], object] | None = None
         self._audiences: dict[tuple[bool, bool], Compiled] = {}
         self.heads = FeedHeads()
+        self._touch_statement: Compiled | None = None
 
     # --- whole queries ------------------------------------------------------------------
 
@@ -187,7 +189,17 @@ class Executor:
                 rebuilt = True
                 continue
             self._heads_stored(bound, ctx, now)
+            if assembler.touch_feed and ctx.viewer.id is not None:
+                await self._touch(ctx, now)
             return Answer(data, assembler.errors)
+
+    async def _touch(self, ctx: Context, now: datetime) -> None:
+        """What a lean first page found due to write (db/feed/jobs.py touch_statement)."""
+        if self._touch_statement is None:
+            self._touch_statement = jobs.touch_statement(self.weights)
+        compiled = self._touch_statement
+        values = {"viewer": ctx.viewer.id, "now": now}
+        await ctx.db.fetch(compiled.sql, *compiled.arguments(values), primary=True)
 
     def _heads_stored(self, bound: Bound, ctx: Context, now: datetime) -> None:
         """Notes the head a full first page stored (if it could), for lean pages next."""

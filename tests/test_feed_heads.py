@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from db.feed import jobs
-from db.reads.walks import ENTRIES, STATE
+from db.reads.walks import ENTRIES, JOBS, STATE
 from db.session import Database, StatementCounter, create_engine
 from resolvers.ids import encode_id
 from resolvers.viewer import Viewer
@@ -243,3 +243,34 @@ async def test_a_page_with_a_head_is_one_lean_statement_and_a_cleared_one_costs_
     count, again = await counted()
     assert (count, again) == (2, lean), "the lean page finds no head, the full one stores it"
     assert (await counted())[0] == 1
+
+
+async def test_a_lean_page_writes_what_reading_is_due_to_write(db, gql) -> None:
+    """A lean statement only reads: the viewer's last read (to the hour) and the
+    background rebuild of an old feed are written apart, when due."""
+    reader, _, _ = await _world(db)
+    await _titles(gql, reader)
+    async with db.session() as session:
+        await session.exec(sa.delete(JOBS))
+        await session.exec(
+            sa.update(STATE)
+            .where(STATE.c.viewer_id == reader.id)
+            .values(seen_at=NOW - timedelta(hours=2), built_at=NOW - timedelta(hours=7))
+        )
+        await session.commit()
+    with StatementCounter(db) as counter:
+        await _titles(gql, reader)
+    assert counter.count == 2, "the lean page, then what it found due"
+    async with db.session() as session:
+        seen = (
+            await session.exec(sa.select(STATE.c.seen_at).where(STATE.c.viewer_id == reader.id))
+        ).one()[0]
+        queued = (
+            await session.exec(
+                sa.select(JOBS.c.kind).where(JOBS.c.target == reader.id, JOBS.c.kind == "rebuild")
+            )
+        ).all()
+    assert seen > NOW and len(queued) == 1
+    with StatementCounter(db) as counter:
+        await _titles(gql, reader)
+    assert counter.count == 1, "nothing due any more"

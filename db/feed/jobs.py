@@ -10,8 +10,19 @@ import sqlalchemy as sa
 
 from db.feed import fanout, rebuild
 from db.ranking import RankingWeights
+from db.reads.compile import Compiled, compile_select
+from db.reads.fields import Build
+from db.reads.shape import ViewerKind
 from db.reads.sql import lit
-from db.reads.walks import ENTRIES, JOBS, SHARED, SNAPSHOTS, STATE, WALK_LIFETIME_SECONDS
+from db.reads.walks import (
+    ENTRIES,
+    JOBS,
+    SHARED,
+    SNAPSHOTS,
+    STATE,
+    WALK_LIFETIME_SECONDS,
+    touch_state,
+)
 from db.session import Database
 
 log = logging.getLogger("gateway.feed")
@@ -128,3 +139,13 @@ async def prune(db: Database, weights: RankingWeights) -> int:
         emptied_feeds = int((await connection.execute(count)).scalar_one())
         await session.commit()
     return emptied_feeds
+
+
+def touch_statement(weights: RankingWeights) -> Compiled:
+    """What reading a feed writes, for a lean first page that found it due (other first
+    pages' statements write it themselves): the viewer's last read, to the hour, and a
+    rebuild of a feed older than refresh_hours (db/reads/walks.py `touch_state`).
+    Parameters: viewer, now."""
+    b = Build(ViewerKind.MEMBER, weights)
+    touch_state(b)
+    return compile_select(sa.select(sa.literal(1)).add_cte(*b.side_effects))

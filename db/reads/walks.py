@@ -352,14 +352,15 @@ def feed_start(source: FeedStart, b: Build) -> Rows:
     extra: list[tuple[str, Any]] = []
     if source.store:
         _store_walk(b, slot, head, approx)
-        _touch_state(b)
+        touch_state(b)
     elif source.lean:
-        _touch_state(b)
+        # Read-only: what reading writes is sent apart when due (db/feed/jobs.py `touch`).
+        extra.append(("touch", _touch_due(b)))
         if b.head_habits is None:
             b.head_habits = _stored_habits(b, slot).cte(f"head_habits{slot}")
         extra.append(("served", _lean_served(b, slot)))
     else:
-        _touch_state(b, head=_head(b, slot))
+        touch_state(b, head=_head(b, slot))
         if b.head_habits is None:
             b.head_habits = _head_habits(b, slot)
     select = sa.select(head).order_by(head.c.walk_position).limit(slot_param(slot, "fetch", INT))
@@ -430,7 +431,7 @@ def _store_snapshot(
     )
 
 
-def _touch_state(b: Build, *, head: dict[str, Any] | None = None) -> None:
+def touch_state(b: Build, *, head: dict[str, Any] | None = None) -> None:
     """Reading the feed keeps the viewer active (to the hour: one write an hour at most),
     and a feed older than refresh_hours is rebuilt in the background. With `head` (the
     values of a head to store, when the stored one no longer serves), the same write
@@ -464,6 +465,17 @@ def _touch_state(b: Build, *, head: dict[str, Any] | None = None) -> None:
         .on_conflict_do_nothing()
         .cte("refresh")
     )
+
+
+def _touch_due(b: Build) -> ColumnElement[bool]:
+    """Whether reading the feed now has something to write (`touch_state`): the viewer's
+    last read is an hour old, or the feed is older than refresh_hours and its rebuild
+    not queued yet."""
+    s, j = b.alias(STATE), b.alias(JOBS)
+    queued = sa.exists(sa.select(lit(1)).where(j.c.kind == lit("rebuild"), j.c.target == b.viewer))
+    old = sa.and_(s.c.built_at < _ago(b.weights.refresh_hours * 3600), ~queued)
+    due = sa.or_(s.c.seen_at < _ago(3600), old)
+    return sa.exists(sa.select(lit(1)).where(s.c.viewer_id == b.viewer, due))
 
 
 def _snapshot_version(b: Build) -> ColumnElement[Any]:
