@@ -445,6 +445,9 @@ class FeedState(SQLModel, table=True):
     head_until: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
     )
+    # The head-th best score any of the head's candidates will have until head_until:
+    # what an item from outside the head must reach to be in it.
+    head_floor: float | None = Field(default=None, sa_column=sa.Column(sa.Float))
     # The viewer's habits (decayed reactions per tag) when the head was stored, at
     # `head_at`: a reaction of theirs clears the head (a trigger), so they stay theirs.
     head_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from db.feed import jobs
-from db.reads.walks import ENTRIES, JOBS, STATE
+from db.reads.walks import ENTRIES, JOBS, SHARED, STATE
 from db.session import Database, StatementCounter, create_engine
 from resolvers.ids import encode_id
 from resolvers.viewer import Viewer
@@ -274,3 +274,27 @@ async def test_a_lean_page_writes_what_reading_is_due_to_write(db, gql) -> None:
     with StatementCounter(db) as counter:
         await _titles(gql, reader)
     assert counter.count == 1, "nothing due any more"
+
+
+async def test_a_lean_page_brings_shared_items_that_beat_the_heads_floor(db) -> None:
+    """Of the shared list a lean page reads only the items listed at or above its head's
+    floor: one that ranks between the viewer's own candidates must still come."""
+    gql = GraphQLClient(db, weights=dataclasses.replace(WEIGHTS, live_margin=5))
+    reader, author, stranger = [await make_user(db, handle=h) for h in ("reader", "author", "stranger")]
+    await follow(db, reader, author)
+    for i in range(25):  # fresh: ~2.0 each
+        await make_content(db, author, title=f"fresh {i}", at=NOW - timedelta(minutes=5 * i))
+    for i in range(25):  # three days old: ~1.1 each
+        await make_content(db, author, title=f"old {i}", at=NOW - timedelta(hours=72, minutes=i))
+    await _titles(gql, reader, first=30)  # the head: 35 of the 50
+    assert (await _state(db, reader))["size"] == 35
+    popular = await make_content(db, stranger, title="everyone's", at=NOW)
+    fans = [await make_user(db, handle=f"fan{i}") for i in range(8)]
+    for fan in fans:
+        await react(db, fan, popular)
+    async with db.session() as session:
+        await session.exec(sa.delete(SHARED))  # this minute's list, ranked again with it
+        await session.commit()
+    full = await _titles(gql, reader, first=30)  # no list stored: asked in full
+    lean = await _titles(gql, reader, first=30)
+    assert lean == full and full.index("everyone's") == 25, full

@@ -41,6 +41,8 @@ STATE = FeedState.__table__  # type: ignore[attr-defined]
 JOBS = FeedJob.__table__  # type: ignore[attr-defined]
 
 WALK_LIFETIME_SECONDS = 3600
+# How far apart two processes' clocks may be, for comparing a stored shared list's scores.
+SKEW_SECONDS = 60.0
 # Who may see the items of a shared list: anonymous viewers, or any member.
 SHARED_AUDIENCES = {"anonymous": ("PUBLIC",), "members": ("PUBLIC", "MEMBERS")}
 EMPTY_IDS: ColumnElement[Any] = sa.literal_column("'{}'::bigint[]")
@@ -295,8 +297,33 @@ def _pool(b: Build, slot: int, *, walk: bool, lean: bool = False) -> CTE:
                 .order_by(shared.c.position)
                 .limit(slot_param(slot, "head", INT))
             )
+        if lean:
+            unseen = unseen.where(*_reach_head(b, slot, bucket, shared))
         theirs.append(unseen.subquery(f"unseen{slot}_{index}").select())
     return sa.union_all(*mine, *theirs).cte(f"pool{slot}")
+
+
+def _reach_head(b: Build, slot: int, bucket: Any, shared: Any) -> list[Any]:
+    """Which shared items a lean page reads: those listed with a score of at least the
+    head's floor (the head-th best score the head's own candidates keep until it
+    expires). An item's score now is at most the one it was listed with (the same
+    reaction count; freshness only falls), so below the floor that many of the viewer's
+    own candidates beat it: it cannot reach the head. When even the list's first cannot,
+    the list is not read at all (the bench viewer's case: a floor of 3.7, the list's best
+    at 1.1). A list is ranked as of its minute's start, never later than it is read; the
+    floor is lowered by a minute of freshness all the same, for clocks that differ
+    between processes."""
+    w = b.weights
+    s = b.alias(STATE)
+    slack = w.freshness * (1 - 0.5 ** (SKEW_SECONDS / (w.fresh_half_life_hours * 3600)))
+    found = sa.select(s.c.head_floor - lit(slack)).where(s.c.viewer_id == b.viewer)
+    floor = sa.func.coalesce(found.scalar_subquery(), sa.literal_column("'-Infinity'::float8"))
+    best = (
+        sa.select(SHARED.c.score)
+        .where(SHARED.c.bucket == bucket, SHARED.c.position == lit(1))
+        .scalar_subquery()
+    )
+    return [best >= floor, shared.c.score >= floor]
 
 
 def feed_start(source: FeedStart, b: Build) -> Rows:
@@ -631,11 +658,8 @@ def _head(b: Build, slot: int) -> dict[str, Any]:
         .limit(lit(1))
         .scalar_subquery()
     )
-    kept = (
-        sa.select(scored)
-        .where(scored.c.now >= sa.func.coalesce(bar, sa.literal_column("'-Infinity'::float8")))
-        .cte(f"kept{slot}")
-    )
+    floor = sa.func.coalesce(bar, sa.literal_column("'-Infinity'::float8"))
+    kept = sa.select(scored).where(scored.c.now >= floor).cte(f"kept{slot}")
 
     def listed(column: str) -> Any:
         return sa.select(sa.func.array_agg(kept.c[column])).scalar_subquery()
@@ -655,6 +679,7 @@ def _head(b: Build, slot: int) -> dict[str, Any]:
         "head_habit_decayed": listed("habit_decayed"),
         "head_size": size,
         "head_until": later,
+        "head_floor": floor,
         "head_at": now(),
         "head_learned_tags": _learned(b, "tag_id"),
         "head_learned_decayed": _learned(b, "decayed"),

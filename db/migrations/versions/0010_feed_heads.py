@@ -33,6 +33,7 @@ COLUMNS = [
     ("head_habit_decayed", postgresql.ARRAY(sa.REAL())),
     ("head_size", sa.Integer()),
     ("head_until", sa.DateTime(timezone=True)),
+    ("head_floor", sa.Float()),
     ("head_at", sa.DateTime(timezone=True)),
     ("head_learned_tags", postgresql.ARRAY(sa.BigInteger())),
     ("head_learned_decayed", postgresql.ARRAY(sa.Float())),
