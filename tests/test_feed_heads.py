@@ -280,7 +280,9 @@ async def test_a_lean_page_brings_shared_items_that_beat_the_heads_floor(db) -> 
     """Of the shared list a lean page reads only the items listed at or above its head's
     floor: one that ranks between the viewer's own candidates must still come."""
     gql = GraphQLClient(db, weights=dataclasses.replace(WEIGHTS, live_margin=5))
-    reader, author, stranger = [await make_user(db, handle=h) for h in ("reader", "author", "stranger")]
+    reader, author, stranger = [
+        await make_user(db, handle=h) for h in ("reader", "author", "stranger")
+    ]
     await follow(db, reader, author)
     for i in range(25):  # fresh: ~2.0 each
         await make_content(db, author, title=f"fresh {i}", at=NOW - timedelta(minutes=5 * i))
