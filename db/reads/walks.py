@@ -260,7 +260,9 @@ def _pool(b: Build, slot: int, *, walk: bool, lean: bool = False) -> CTE:
     first `head` items the viewer keeps can reach it: with no affinity of their own,
     they score in the list's order. They are read in that order and the reading stops
     there, instead of checking all `shared_candidates` of them against the stored feed
-    (a third of a first page's ranking)."""
+    (a third of a first page's ranking). A lean page (shape.FeedStart) reads only the
+    stored head and the stored list, and the list only down to the head's floor
+    (`_reach_head`)."""
     if walk:
         mine: list[Any] = [
             sa.select(*(ENTRIES.c[n] for n in ENTRY_COLUMNS)).where(ENTRIES.c.viewer_id == b.viewer)
