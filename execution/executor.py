@@ -185,6 +185,7 @@ class Executor:
                 self.heads.gone(ctx.viewer.id)  # asked again in full
                 continue
             if assembler.stale_feed and not rebuilt and ctx.viewer.id is not None:
+                self.heads.gone(ctx.viewer.id)  # the rebuild clears the head
                 await self.rebuild(ctx.db, ctx.viewer.id)
                 rebuilt = True
                 continue
