@@ -37,6 +37,7 @@ from gateway.feed_worker import FeedWorker
 from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz_endpoint
 from gateway.mailer import mailer_for
+from gateway.metric_batches import FLUSH_SECONDS
 from gateway.operation_guard import GuardOperations, OperationGuard
 from gateway.persisted_queries import PersistedQueries, TrustedDocuments
 from gateway.rate_limits import RateLimiter
@@ -59,8 +60,9 @@ log = logging.getLogger(__name__)
 
 # Smaller responses gain less from compression than it costs to compress them.
 COMPRESS_MINIMUM_BYTES = 1_000
-# How often each process writes its pools' connection counts to the metrics.
-POOL_SAMPLE_SECONDS = 1.0
+# How often each process writes its pools' connection counts, and the samples its
+# requests gathered (gateway/metric_batches.py), to the metrics.
+METRICS_UPDATE_SECONDS = FLUSH_SECONDS
 
 
 def create_app(
@@ -187,10 +189,15 @@ def create_app(
         for state, count in pool_connections(database.engine, database.reads).items():
             metrics.POOL_CONNECTIONS.labels(state).set(count)
 
-    async def keep_sampling_pools() -> None:
+    async def keep_metrics_current() -> None:
         while True:
-            await sample_pools()
-            await asyncio.sleep(POOL_SAMPLE_SECONDS)
+            try:
+                await sample_pools()
+                metrics.PENDING.flush()
+            except Exception:
+                # A failed round must not end the loop: the metrics would stop moving.
+                log.exception("could not update the metrics")
+            await asyncio.sleep(METRICS_UPDATE_SECONDS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -211,7 +218,7 @@ def create_app(
         if database.replicas is not None:
             database.replicas.start()
         feed_worker.start()
-        sampler = asyncio.create_task(keep_sampling_pools()) if settings.metrics else None
+        sampler = asyncio.create_task(keep_metrics_current()) if settings.metrics else None
         if deliveries is not None:
             deliveries.start()
         restore_signals = drain_before_exit(

@@ -25,6 +25,8 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.metric_batches import PendingSamples
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _pid = os.getpid()
 
@@ -107,12 +109,19 @@ REPLICA_HEALTHY = Gauge(
 )
 
 
+# What requests and statements add, written to the series above once a second
+# (gateway/metric_batches.py says why).
+PENDING = PendingSamples()
+
+
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
 def exposition() -> bytes:
-    """Every series in the text format: all workers' when there are several."""
+    """Every series in the text format: all workers' when there are several, this one's
+    samples up to this moment."""
+    PENDING.flush()
     if multiprocess():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -121,7 +130,9 @@ def exposition() -> bytes:
 
 
 def process_exited() -> None:
-    """Drops this worker's live gauges from the shared folder (its counters stay)."""
+    """Writes this worker's last samples and drops its live gauges from the shared
+    folder (its counters stay)."""
+    PENDING.flush()
     if multiprocess():
         mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 

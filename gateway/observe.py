@@ -67,8 +67,8 @@ class Observer:
     def statement(self, sql: str, started: float, seconds: float, ok: bool) -> None:
         """The SQL hook (db/instrument.py)."""
         if self.metrics_on:
-            metrics.STATEMENTS.inc()
-            metrics.STATEMENT_SECONDS.observe(seconds)
+            metrics.PENDING.inc(metrics.STATEMENTS)
+            metrics.PENDING.observe(metrics.STATEMENT_SECONDS, seconds)
         record = current.get()
         if record is not None:
             record.statements += 1
@@ -80,10 +80,11 @@ class Observer:
         seconds = time.perf_counter() - record.started
         outcome = _outcome(record)
         if self.metrics_on:
+            pending = metrics.PENDING
             for code in record.codes:
-                metrics.ERRORS.labels(code).inc()
+                pending.inc(metrics.ERRORS.labels(code))
                 if code == "RATE_LIMITED":
-                    metrics.RATE_LIMITED.inc()
+                    pending.inc(metrics.RATE_LIMITED)
             kind = record.operation_type
             if kind == "none" and record.codes:
                 kind = "unknown"  # refused before its document was read
@@ -96,8 +97,8 @@ class Observer:
                         metrics.REQUESTS.labels(kind, name, outcome),
                         metrics.REQUEST_SECONDS.labels(kind, name),
                     )
-                series[0].inc()
-                series[1].observe(seconds)
+                pending.inc(series[0])
+                pending.observe(series[1], seconds)
         fields: dict[str, Any] = {
             "request_id": record.request_id,
             "pid": self.pid,
