@@ -88,6 +88,17 @@ class GatewayProcess:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def log_holding(self, text: str, timeout: float = 5) -> str:
+        """The log once it holds `text`. Lines below WARNING reach the file up to
+        gateway.logs.FLUSH_SECONDS after they are logged (a line per request is not a
+        system call per request)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            logged = self.log_path.read_text()
+            if text in logged or time.monotonic() > deadline:
+                return logged
+            time.sleep(0.05)
+
     def graphql(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
     ) -> Any:

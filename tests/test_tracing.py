@@ -133,8 +133,8 @@ async def test_a_request_its_operation_and_its_sql_are_spans_of_the_callers_trac
     assert all(span["parent"] == operation["span_id"] for span in statements)
     assert any("FROM" in span["attributes"]["db.statement"] for span in statements)
 
-    await asyncio.sleep(0.2)
-    lines = [json.loads(line) for line in gateway.log_path.read_text().splitlines()]
+    logged = await asyncio.to_thread(gateway.log_holding, '"operation_name":"Listing"')
+    lines = [json.loads(line) for line in logged.splitlines()]
     (logged,) = [line for line in lines if line.get("operation_name") == "Listing"]
     assert logged["trace_id"] == TRACE_ID, "the request's log line names its trace"
 
