@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -633,8 +634,11 @@ OBSERVABILITY: dict[str, dict[str, Any]] = {
 
 
 async def run_overhead(args: argparse.Namespace) -> None:
-    """contents(first: 20) req/s with metrics and JSON logs off and on, alternating
-    off/on/off/on so that drift (other work on the machine) falls on both."""
+    """contents(first: 20) req/s with metrics and JSON logs off and on, in pairs whose
+    order alternates (off/on, on/off, ...) so that drift (other work on the machine)
+    falls on both alike. Each pair's ratio is reported, and their median: on this
+    shared machine one run in a few is 20-40 % off for reasons of its own, which moves a
+    mean of a few runs by more than the cost being measured."""
     plan = SeedPlan(
         users=args.users, contents=args.contents, seed=args.seed, reference=today_midnight_utc()
     )
@@ -645,7 +649,8 @@ async def run_overhead(args: argparse.Namespace) -> None:
         prepared = await prepare_database(server, plan)
         with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
             for round_ in range(args.rounds or 2):
-                for mode, settings in OBSERVABILITY.items():
+                modes = list(OBSERVABILITY.items())
+                for mode, settings in modes if round_ % 2 == 0 else modes[::-1]:
                     gateway = Gateway(prepared.url, Path(tmp), f"{mode}-{round_}", settings)
                     try:
                         await asyncio.to_thread(gateway.wait_ready)
@@ -687,6 +692,13 @@ async def run_overhead(args: argparse.Namespace) -> None:
         )
     off, on = (sum(totals[m]) / len(totals[m]) for m in ("off", "on"))
     print(f"mean: off {off:.1f} req/s, on {on:.1f} req/s: on is {100 * (1 - on / off):.1f} % lower")
+    lower = sorted(
+        100 * (1 - on / off) for off, on in zip(totals["off"], totals["on"], strict=True)
+    )
+    print(
+        f"pairs: on lower by {', '.join(f'{p:.1f}' for p in lower)} %;"
+        f" median {statistics.median(lower):.1f} %"
+    )
     print(f"settings: off {OBSERVABILITY['off']}, on {OBSERVABILITY['on']}")
 
 
