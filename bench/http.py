@@ -634,72 +634,144 @@ OBSERVABILITY: dict[str, dict[str, Any]] = {
 
 
 async def run_overhead(args: argparse.Namespace) -> None:
-    """contents(first: 20) req/s with metrics and JSON logs off and on, in pairs whose
-    order alternates (off/on, on/off, ...) so that drift (other work on the machine)
-    falls on both alike. Each pair's ratio is reported, and their median: on this
-    shared machine one run in a few is 20-40 % off for reasons of its own, which moves a
-    mean of a few runs by more than the cost being measured."""
+    """contents(first: 20) req/s with metrics and JSON logs off and on.
+
+    In turns (the default): one gateway at a time, in pairs whose order alternates
+    (off/on, on/off, ...) so that drift (other work on the machine) falls on both alike;
+    each pair's ratio is reported, and their median. With --together both gateways run
+    side by side, each with --concurrency connections, and are measured over the same
+    seconds: whatever else the machine does then slows both alike, and the two share
+    the CPU, so the one that needs more of it a request serves fewer. On this shared
+    machine a run in turns is now and then 20-40 % off for reasons of its own, more than
+    the cost being measured; side by side, on one CPU they share, is the steadier ratio."""
     plan = SeedPlan(
         users=args.users, contents=args.contents, seed=args.seed, reference=today_midnight_utc()
     )
     server = EmbeddedPostgres(args.data_dir)
     (operation,) = operations("unused", ["contents"])
-    runs: list[tuple[str, LoadResult, float]] = []
+    pairs: list[dict[str, tuple[LoadResult, float]]] = []
     try:
         prepared = await prepare_database(server, plan)
         with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-            for round_ in range(args.rounds or 2):
-                modes = list(OBSERVABILITY.items())
-                for mode, settings in modes if round_ % 2 == 0 else modes[::-1]:
-                    gateway = Gateway(prepared.url, Path(tmp), f"{mode}-{round_}", settings)
-                    try:
-                        await asyncio.to_thread(gateway.wait_ready)
-                        await answer(gateway, operation, "")
-                        marks: dict[str, float] = {}
-
-                        def on_start(
-                            pid: int = gateway.pid, marks: dict[str, float] = marks
-                        ) -> None:
-                            marks["cpu"] = cpu_seconds(pid)
-
-                        load = await run_load(
-                            gateway.request(operation, ""),
-                            concurrency=args.concurrency,
-                            duration=args.duration,
-                            warmup=args.warmup,
-                            on_start=on_start,
-                        )
-                        cpu = cpu_seconds(gateway.pid) - marks["cpu"]
-                    finally:
-                        gateway.stop()
-                    progress(f"  round {round_ + 1} {mode:<3} {load.rate:8.1f} req/s")
-                    runs.append((mode, load, cpu))
+            if args.together:
+                await _side_by_side(prepared.url, Path(tmp), operation, args, pairs)
+            else:
+                await _in_turns(prepared.url, Path(tmp), operation, args, pairs)
     finally:
         server.stop()
+    how = (
+        f"side by side on CPU {SHARED_CPU}"
+        if args.together
+        else "in turns, alternating which goes first"
+    )
     print(
         f"\nplan: {plan.users:,} users, {plan.contents:,} contents; {operation.label};"
-        f" {args.concurrency} connections, {args.warmup:g} s warm-up, {args.duration:g} s"
-        f" measured, {args.rounds or 2} rounds alternating off/on"
-    )
-    print(f"{'mode':<5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'cpu ms/req':>10}")
-    totals: dict[str, list[float]] = {"off": [], "on": []}
-    for mode, load, cpu in runs:
-        lat = Latency.of(load.latencies)
-        totals[mode].append(load.rate)
-        print(
-            f"{mode:<5} {load.rate:>8.1f} {lat.p50:>8.2f} {lat.p99:>8.2f} {load.errors:>6}"
-            f" {_per_request_ms(cpu, load):>10}"
-        )
-    off, on = (sum(totals[m]) / len(totals[m]) for m in ("off", "on"))
-    print(f"mean: off {off:.1f} req/s, on {on:.1f} req/s: on is {100 * (1 - on / off):.1f} % lower")
-    lower = sorted(
-        100 * (1 - on / off) for off, on in zip(totals["off"], totals["on"], strict=True)
+        f" {args.concurrency} connections a gateway, {args.warmup:g} s warm-up,"
+        f" {args.duration:g} s measured, {len(pairs)} rounds {how}"
     )
     print(
-        f"pairs: on lower by {', '.join(f'{p:.1f}' for p in lower)} %;"
+        f"{'round':>5} {'mode':<4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'cpu ms/req':>10}"
+    )
+    for number, pair in enumerate(pairs, 1):
+        for mode, (load, cpu) in pair.items():
+            lat = Latency.of(load.latencies)
+            print(
+                f"{number:>5} {mode:<4} {load.rate:>8.1f} {lat.p50:>8.2f} {lat.p99:>8.2f}"
+                f" {load.errors:>6} {_per_request_ms(cpu, load):>10}"
+            )
+    off, on = (statistics.mean(pair[m][0].rate for pair in pairs) for m in ("off", "on"))
+    print(f"mean: off {off:.1f} req/s, on {on:.1f} req/s: on is {100 * (1 - on / off):.1f} % lower")
+    lower = sorted(100 * (1 - pair["on"][0].rate / pair["off"][0].rate) for pair in pairs)
+    print(
+        f"rounds: on lower by {', '.join(f'{p:.1f}' for p in lower)} %;"
         f" median {statistics.median(lower):.1f} %"
     )
-    print(f"settings: off {OBSERVABILITY['off']}, on {OBSERVABILITY['on']}")
+    on_settings = OBSERVABILITY["off" if args.control else "on"]
+    print(f"settings: off {OBSERVABILITY['off']}, on {on_settings}")
+
+
+async def _measured(
+    gateway: Gateway, operation: Operation, args: argparse.Namespace
+) -> tuple[LoadResult, float]:
+    """One load on `gateway`, and the CPU seconds its process spent while measured."""
+    marks: dict[str, float] = {}
+
+    def on_start() -> None:
+        marks["cpu"] = cpu_seconds(gateway.pid)
+
+    load = await run_load(
+        gateway.request(operation, ""),
+        concurrency=args.concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        on_start=on_start,
+    )
+    return load, cpu_seconds(gateway.pid) - marks["cpu"]
+
+
+async def _in_turns(
+    url: str,
+    workdir: Path,
+    operation: Operation,
+    args: argparse.Namespace,
+    pairs: list[dict[str, tuple[LoadResult, float]]],
+) -> None:
+    for round_ in range(args.rounds or 2):
+        modes = list(OBSERVABILITY.items())
+        pair: dict[str, tuple[LoadResult, float]] = {}
+        for mode, settings in modes if round_ % 2 == 0 else modes[::-1]:
+            gateway = Gateway(url, workdir, f"{mode}-{round_}", settings)
+            try:
+                await asyncio.to_thread(gateway.wait_ready)
+                await answer(gateway, operation, "")
+                pair[mode] = await _measured(gateway, operation, args)
+            finally:
+                gateway.stop()
+            progress(f"  round {round_ + 1} {mode:<3} {pair[mode][0].rate:8.1f} req/s")
+        pairs.append({mode: pair[mode] for mode in OBSERVABILITY})
+
+
+# Side by side, both gateways share this CPU, and the Linux scheduler gives each half of
+# it; left free to move, one often had a core to itself while the other shared one with
+# Postgres, and the ratio swung by 40 % from round to round.
+SHARED_CPU = max(os.sched_getaffinity(0))
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` (sched_setaffinity moves one thread) onto `cpus`."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
+async def _side_by_side(
+    url: str,
+    workdir: Path,
+    operation: Operation,
+    args: argparse.Namespace,
+    pairs: list[dict[str, tuple[LoadResult, float]]],
+) -> None:
+    # --control: both off, to see what the method itself gives when nothing differs.
+    observed = {mode: OBSERVABILITY["off" if args.control else mode] for mode in OBSERVABILITY}
+    gateways = {mode: Gateway(url, workdir, mode, settings) for mode, settings in observed.items()}
+    try:
+        for gateway in gateways.values():
+            await asyncio.to_thread(gateway.wait_ready)
+            await answer(gateway, operation, "")
+            _pin(gateway.pid, {SHARED_CPU})
+        for round_ in range(args.rounds or 2):
+            loads = await asyncio.gather(
+                *(_measured(gateway, operation, args) for gateway in gateways.values())
+            )
+            pair = dict(zip(gateways, loads, strict=True))
+            pairs.append(pair)
+            progress(
+                f"  round {round_ + 1}: off {pair['off'][0].rate:8.1f},"
+                f" on {pair['on'][0].rate:8.1f} req/s"
+            )
+    finally:
+        for gateway in gateways.values():
+            gateway.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -723,6 +795,16 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: contents req/s with metrics and JSON logs off vs on",
     )
     parser.add_argument(
+        "--together",
+        action="store_true",
+        help="--overhead: both gateways side by side, measured over the same seconds",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="--overhead --together: both gateways off (the method's own bias)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -737,6 +819,10 @@ def main(argv: list[str] | None = None) -> None:
         help="a setting for the measured gateway (repeatable), e.g. GATEWAY_DB_POOL_SIZE=5",
     )
     args = parser.parse_args(argv)
+    if (args.control or args.together) and not args.overhead:
+        parser.error("--together and --control go with --overhead")
+    if args.control and not args.together:
+        parser.error("--control compares two gateways side by side: add --together")
     asyncio.run(run_overhead(args) if args.overhead else run(args))
 
 

@@ -240,6 +240,7 @@ def create_app(
         if sampler is not None:
             sampler.cancel()
         await database.dispose()
+        observer.write_lines()
         metrics.process_exited()
         if tracing is not None:
             statements.remove(tracing.statement)
@@ -285,6 +286,7 @@ def create_app(
     app.state.executor = executor
     app.state.feed_worker = feed_worker
     app.state.draining = draining
+    app.state.observer = observer
     app.state.rate_limiter = rate_limiter
     return app
 

@@ -1,11 +1,14 @@
 """What each request did, gathered while it runs and reported once at its end: one log
-line (gateway/logs.py), the request metrics, and the SQL statements it sent.
+line (gateway/logs.py), the request metrics, and the SQL statements it sent. Lines and
+metrics are both handed on in batches (LINE_DELAY_SECONDS, gateway/metric_batches.py):
+a request pays for a list append and a few dict updates.
 
 A request's record lives in a context variable, so the SQL hook (db/instrument.py)
 and the GraphQL view add to the record of the request they serve without it being
 passed around. WebSocket connections are counted here too.
 """
 
+import asyncio
 import logging
 import os
 import time
@@ -25,6 +28,12 @@ log = logging.getLogger("gateway.request")
 
 # Unnamed operations, invalid documents and names past the cap share this label.
 OTHER = "other"
+# Request lines are logged in batches, at most this late or this many at a time: one
+# line at a time through `logging`, between requests, ran ~5x slower than in a loop
+# (what it touches is no longer in the CPU's caches), and cost 5 % of the contents
+# list's throughput; in batches, ~1 % (docs/performance.md).
+LINE_DELAY_SECONDS = 0.2
+MAX_WAITING_LINES = 256
 # Statements a slow request lists in its log line, at most.
 MAX_LOGGED_STATEMENTS = 50
 MAX_STATEMENT_CHARS = 300
@@ -63,6 +72,9 @@ class Observer:
         # The labelled series a request updates, looked up once: labels() costs more
         # than the increment itself.
         self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        # Request lines not yet logged: (finished at, record, viewer id, seconds, outcome).
+        self._waiting: list[tuple[float, RequestRecord, int | None, float, str]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def statement(self, sql: str, started: float, seconds: float, ok: bool) -> None:
         """The SQL hook (db/instrument.py)."""
@@ -99,6 +111,47 @@ class Observer:
                     )
                 pending.inc(series[0])
                 pending.observe(series[1], seconds)
+        slow = self.slow_seconds is not None and seconds >= self.slow_seconds
+        if not log.isEnabledFor(logging.WARNING if slow else logging.INFO):
+            return
+        finished = time.time()
+        if slow:
+            # At once: a slow request is worth a look, and lines at WARNING are never held.
+            fields = self._fields(record, viewer_id, seconds, outcome)
+            fields["slow"] = True
+            fields["sql"] = [
+                {
+                    "ms": round(took * 1000, 2),
+                    "statement": " ".join(sql.split())[:MAX_STATEMENT_CHARS],
+                }
+                for sql, took in record.timings
+            ]
+            _emit(logging.WARNING, "slow request", fields, finished)
+            return
+        self._waiting.append((finished, record, viewer_id, seconds, outcome))
+        if len(self._waiting) >= MAX_WAITING_LINES:
+            self.write_lines()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.write_lines()  # no loop to come back to them later
+            else:
+                self._timer = loop.call_later(LINE_DELAY_SECONDS, self.write_lines)
+
+    def write_lines(self) -> None:
+        """Logs the request lines waiting, each with the time its request finished."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, []
+        for finished, record, viewer_id, seconds, outcome in waiting:
+            fields = self._fields(record, viewer_id, seconds, outcome)
+            _emit(logging.INFO, "request", fields, finished)
+
+    def _fields(
+        self, record: RequestRecord, viewer_id: int | None, seconds: float, outcome: str
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "request_id": record.request_id,
             "pid": self.pid,
@@ -116,27 +169,18 @@ class Observer:
         }
         if record.trace_id is not None:
             fields["trace_id"] = record.trace_id
-        if self.slow_seconds is not None and seconds >= self.slow_seconds:
-            fields["slow"] = True
-            fields["sql"] = [
-                {
-                    "ms": round(took * 1000, 2),
-                    "statement": " ".join(sql.split())[:MAX_STATEMENT_CHARS],
-                }
-                for sql, took in record.timings
-            ]
-            _emit(logging.WARNING, "slow request", fields)
-        else:
-            _emit(logging.INFO, "request", fields)
+        return fields
 
 
-def _emit(level: int, message: str, fields: dict[str, Any]) -> None:
+def _emit(level: int, message: str, fields: dict[str, Any], created: float) -> None:
     """log.log(level, message, extra=...) without looking up the caller's source line,
-    which no format shows and which was a fifth of the cost of a request's line."""
-    if log.isEnabledFor(level):
-        record = log.makeRecord(log.name, level, "", 0, message, (), None)
-        record.fields = fields
-        log.handle(record)
+    which no format shows and which was a fifth of the cost of a request's line; dated
+    `created` (time.time()), when its request finished."""
+    record = log.makeRecord(log.name, level, "", 0, message, (), None)
+    record.created = created
+    record.msecs = created % 1 * 1000
+    record.fields = fields
+    log.handle(record)
 
 
 def _outcome(record: RequestRecord) -> str:

@@ -44,6 +44,13 @@ async def gateway(
             await app.state.database.dispose()
 
 
+def graphql_app(client: httpx.AsyncClient) -> Any:
+    """The app the client talks to."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return transport.app
+
+
 def graphql_view(client: httpx.AsyncClient) -> Any:
     """The app's GraphQL view (its schema, guard and rate limiter), for white-box checks."""
     transport = client._transport

@@ -2,12 +2,15 @@
 app: slow requests list their SQL with timings; others do not; formats. (A production
 process's JSON lines: tests/test_operations_process.py.)"""
 
+import asyncio
 import json
 import logging
+import time
 
 from gateway.logs import JsonFormatter, TextFormatter
+from gateway.observe import LINE_DELAY_SECONDS
 from gateway.request_context import RequestRecord, current
-from tests.gateway_client import gateway
+from tests.gateway_client import gateway, graphql_app
 
 QUERY = {"query": "query Listing { contents(first: 2) { edges { node { title } } } }"}
 
@@ -35,13 +38,53 @@ async def test_a_slow_request_logs_its_sql_statements_with_their_times(
     assert fields["request_id"] == response.headers["x-request-id"]
 
 
+async def logged(caplog, count: int) -> list[logging.LogRecord]:
+    """The request lines once `count` are there: lines below WARNING are logged in
+    batches, up to LINE_DELAY_SECONDS after their request (or after 5 s, for the test to
+    say what is missing)."""
+    for _ in range(250):
+        if len(request_records(caplog)) >= count:
+            break
+        await asyncio.sleep(0.02)
+    return request_records(caplog)
+
+
 async def test_a_request_under_the_threshold_does_not_list_its_sql(db, tmp_path, caplog) -> None:
     async with gateway(db, tmp_path, slow_request_ms=60_000) as client:
         with caplog.at_level(logging.INFO, logger="gateway.request"):
             await client.post("/graphql", json=QUERY)
-    (record,) = request_records(caplog)
+            (record,) = await logged(caplog, 1)
     assert record.levelno == logging.INFO
     assert "sql" not in record.fields and record.fields["sql_statements"] >= 1  # type: ignore[attr-defined]
+
+
+async def test_request_lines_come_in_a_batch_soon_after_dated_when_each_finished(
+    db, tmp_path, caplog
+) -> None:
+    async with gateway(db, tmp_path, slow_request_ms=60_000) as client:
+        with caplog.at_level(logging.INFO, logger="gateway.request"):
+            finished = []
+            for _ in range(3):
+                response = await client.post("/graphql", json=QUERY)
+                finished.append((time.time(), response.headers["x-request-id"]))
+                await asyncio.sleep(0.05)
+            waited_from = time.monotonic()
+            records = await logged(caplog, 3)
+            waited = time.monotonic() - waited_from
+    assert [r.fields["request_id"] for r in records] == [i for _, i in finished]  # type: ignore[attr-defined]
+    assert waited < LINE_DELAY_SECONDS + 0.5, "written within the delay, with nothing else"
+    for record, (after, _) in zip(records, finished, strict=True):
+        assert after - 0.05 <= record.created <= after, "dated when its request finished"
+    assert len(request_records(caplog)) == 3, "each line once"
+
+
+async def test_lines_still_waiting_are_written_when_the_app_stops(db, tmp_path, caplog) -> None:
+    async with gateway(db, tmp_path, slow_request_ms=60_000) as client:
+        with caplog.at_level(logging.INFO, logger="gateway.request"):
+            await client.post("/graphql", json=QUERY)
+            assert request_records(caplog) == [], "the line waits for its batch"
+            graphql_app(client).state.observer.write_lines()  # what the app's shutdown does
+            assert len(request_records(caplog)) == 1
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
