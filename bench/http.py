@@ -633,6 +633,10 @@ OBSERVABILITY: dict[str, dict[str, Any]] = {
 }
 
 
+# One round of --overhead: each mode's load and its gateway's CPU seconds.
+Pair = dict[str, tuple[LoadResult, float]]
+
+
 async def run_overhead(args: argparse.Namespace) -> None:
     """contents(first: 20) req/s with metrics and JSON logs off and on.
 
@@ -649,14 +653,11 @@ async def run_overhead(args: argparse.Namespace) -> None:
     )
     server = EmbeddedPostgres(args.data_dir)
     (operation,) = operations("unused", ["contents"])
-    pairs: list[dict[str, tuple[LoadResult, float]]] = []
     try:
         prepared = await prepare_database(server, plan)
         with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-            if args.together:
-                await _side_by_side(prepared.url, Path(tmp), operation, args, pairs)
-            else:
-                await _in_turns(prepared.url, Path(tmp), operation, args, pairs)
+            measure = _side_by_side if args.together else _in_turns
+            pairs = await measure(prepared.url, Path(tmp), operation, args)
     finally:
         server.stop()
     how = (
@@ -711,15 +712,12 @@ async def _measured(
 
 
 async def _in_turns(
-    url: str,
-    workdir: Path,
-    operation: Operation,
-    args: argparse.Namespace,
-    pairs: list[dict[str, tuple[LoadResult, float]]],
-) -> None:
+    url: str, workdir: Path, operation: Operation, args: argparse.Namespace
+) -> list[Pair]:
+    pairs: list[Pair] = []
     for round_ in range(args.rounds or 2):
         modes = list(OBSERVABILITY.items())
-        pair: dict[str, tuple[LoadResult, float]] = {}
+        pair: Pair = {}
         for mode, settings in modes if round_ % 2 == 0 else modes[::-1]:
             gateway = Gateway(url, workdir, f"{mode}-{round_}", settings)
             try:
@@ -730,6 +728,7 @@ async def _in_turns(
                 gateway.stop()
             progress(f"  round {round_ + 1} {mode:<3} {pair[mode][0].rate:8.1f} req/s")
         pairs.append({mode: pair[mode] for mode in OBSERVABILITY})
+    return pairs
 
 
 # Side by side, both gateways share this CPU, and the Linux scheduler gives each half of
@@ -745,15 +744,12 @@ def _pin(pid: int, cpus: set[int]) -> None:
 
 
 async def _side_by_side(
-    url: str,
-    workdir: Path,
-    operation: Operation,
-    args: argparse.Namespace,
-    pairs: list[dict[str, tuple[LoadResult, float]]],
-) -> None:
+    url: str, workdir: Path, operation: Operation, args: argparse.Namespace
+) -> list[Pair]:
     # --control: both off, to see what the method itself gives when nothing differs.
     observed = {mode: OBSERVABILITY["off" if args.control else mode] for mode in OBSERVABILITY}
     gateways = {mode: Gateway(url, workdir, mode, settings) for mode, settings in observed.items()}
+    pairs: list[Pair] = []
     try:
         for gateway in gateways.values():
             await asyncio.to_thread(gateway.wait_ready)
@@ -772,6 +768,7 @@ async def _side_by_side(
     finally:
         for gateway in gateways.values():
             gateway.stop()
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,7 +127,8 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
         self._bytes = _buffer_on(self.stream)
         self._pending = False
         self._flush_seconds = flush_seconds
-        self._closed = threading.Event()
+        # Not `_closed`: logging.Handler keeps a flag of that name.
+        self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
         if self._bytes is not None:
             self._flusher = threading.Thread(
@@ -159,20 +160,22 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
             super().flush()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stopping.set()
         # A stream closed first leaves nothing to write to.
         with contextlib.suppress(OSError, ValueError):
             self.flush()
         super().close()
         if self._flusher is not None and self._flusher is not threading.current_thread():
-            self._flusher.join()
+            # Bounded: logging.shutdown closes handlers holding their lock, which a
+            # flush the thread has just begun waits for.
+            self._flusher.join(timeout=1.0)
 
     def flushing(self) -> bool:
         """Whether the thread that writes waiting lines still runs."""
         return self._flusher is not None and self._flusher.is_alive()
 
     def _keep_flushing(self) -> None:
-        while not self._closed.wait(self._flush_seconds):
+        while not self._stopping.wait(self._flush_seconds):
             if self._pending:
                 try:
                     self.flush()

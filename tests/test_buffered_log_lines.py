@@ -5,6 +5,8 @@ is written at once, after every line before it; closing writes what waits."""
 import io
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.logs import BufferedLines
@@ -20,42 +22,60 @@ def handler_on(stream: io.TextIOBase, flush_seconds: float) -> BufferedLines:
     return handler
 
 
-def test_a_warning_is_written_at_once_after_the_lines_waiting_before_it(tmp_path: Path) -> None:
+@contextmanager
+def handler_on_file(tmp_path: Path, flush_seconds: float) -> Iterator[tuple[BufferedLines, Path]]:
     path = tmp_path / "gateway.log"
     with path.open("w") as stream:
-        handler = handler_on(stream, flush_seconds=60)
+        handler = handler_on(stream, flush_seconds)
         try:
-            handler.handle(record(logging.INFO, "one"))
-            handler.handle(record(logging.INFO, "two"))
-            assert path.read_text() == "", "lines below WARNING wait"
-            handler.handle(record(logging.WARNING, "three"))
-            assert path.read_text() == "INFO one\nINFO two\nWARNING three\n"
+            yield handler, path
         finally:
             handler.close()
+
+
+def test_a_warning_is_written_at_once_after_the_lines_waiting_before_it(tmp_path: Path) -> None:
+    with handler_on_file(tmp_path, flush_seconds=60) as (handler, path):
+        handler.handle(record(logging.INFO, "one"))
+        handler.handle(record(logging.INFO, "two"))
+        assert path.read_text() == "", "lines below WARNING wait"
+        handler.handle(record(logging.WARNING, "three"))
+        assert path.read_text() == "INFO one\nINFO two\nWARNING three\n"
 
 
 def test_a_waiting_line_is_written_within_the_flush_interval(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.log"
-    with path.open("w") as stream:
-        handler = handler_on(stream, flush_seconds=0.05)
-        try:
-            handler.handle(record(logging.INFO, "alone"))
-            deadline = time.monotonic() + 5
-            while path.read_text() == "" and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert path.read_text() == "INFO alone\n"
-        finally:
-            handler.close()
+    with handler_on_file(tmp_path, flush_seconds=0.05) as (handler, path):
+        handler.handle(record(logging.INFO, "alone"))
+        deadline = time.monotonic() + 5
+        while path.read_text() == "" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert path.read_text() == "INFO alone\n"
 
 
 def test_closing_writes_the_lines_still_waiting(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.log"
-    with path.open("w") as stream:
-        handler = handler_on(stream, flush_seconds=60)
+    with handler_on_file(tmp_path, flush_seconds=60) as (handler, path):
         handler.handle(record(logging.INFO, "last words"))
         handler.close()
         assert path.read_text() == "INFO last words\n"
         assert not handler.flushing(), "closing stops the handler's thread"
+
+
+def test_closing_as_logging_shutdown_does_cannot_hang_on_a_flush_under_way(
+    tmp_path: Path,
+) -> None:
+    with handler_on_file(tmp_path, flush_seconds=0.01) as (handler, path):
+        started = time.monotonic()
+        # logging.shutdown: acquire, flush, close, release. Meanwhile the handler's
+        # thread wakes, finds a line waiting and waits for the lock to write it.
+        handler.acquire()
+        try:
+            handler.handle(record(logging.INFO, "at exit"))
+            time.sleep(0.1)
+            handler.flush()
+            handler.close()
+        finally:
+            handler.release()
+        assert time.monotonic() - started < 5, "closing did not wait for its own lock"
+        assert path.read_text() == "INFO at exit\n"
 
 
 def test_a_stream_without_a_byte_buffer_gets_every_line_at_once() -> None:
