@@ -3,6 +3,8 @@ hand: every field of a rich document, each viewer's view of every status and
 visibility, tag order, arguments a client got wrong, and the cases strawberry resolves
 field by field (each root field still compiled into its own statement)."""
 
+import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -490,13 +492,34 @@ async def test_the_read_pool_recovers_from_a_killed_connection(fresh_database_ur
     database = Database(create_engine(fresh_database_url), reads=ReadPool(fresh_database_url))
     admin = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
     try:
-        (row,) = await database.fetch("SELECT pg_backend_pid()")
-        await admin.execute("SELECT pg_terminate_backend($1)", row[0])
+        # Killed in the middle of a statement: that read fails as unavailable (503),
+        # never as an internal error, and its connection does not go back to the pool.
+        sleeping = asyncio.create_task(database.fetch("SELECT pg_sleep(30)"))
+        pid = None
+        for _ in range(200):
+            pid = await admin.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+                " AND state = 'active'"
+            )
+            if pid is not None:
+                break
+            await asyncio.sleep(0.025)
+        assert pid is not None, "the read never started"
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         with pytest.raises(DatabaseUnavailable):
-            await database.fetch("SELECT 1")
-        # The dead connection left the pool; the next read opens a new one.
+            await asyncio.wait_for(sleeping, 10)
         (again,) = await database.fetch("SELECT pg_backend_pid()")
-        assert again[0] != row[0]
+        assert again[0] != pid
+
+        # Killed while idle in the pool: the client may or may not have seen the socket
+        # close before the next read. Either that read fails as unavailable, or the pool
+        # already replaced the connection; the read after it works on a new backend.
+        idle = again[0]
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", idle)
+        with contextlib.suppress(DatabaseUnavailable):
+            await database.fetch("SELECT 1")
+        (after,) = await database.fetch("SELECT pg_backend_pid()")
+        assert after[0] not in (pid, idle)
     finally:
         await admin.close()
         await database.dispose()
