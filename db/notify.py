@@ -21,6 +21,9 @@ import orjson
 from db.embedded import asyncpg_dsn
 
 CHANNEL = "gateway_events"
+# How the connection holding LISTEN shows in pg_stat_activity: its last query there is a
+# keepalive, so an operator (or a test) finds it by this name.
+APPLICATION_NAME = "gateway events"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -172,7 +175,9 @@ class EventBus:
         while True:
             conn: Any = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=5)
+                conn = await asyncpg.connect(
+                    self._dsn, timeout=5, server_settings={"application_name": APPLICATION_NAME}
+                )
                 self._lost.clear()
                 conn.add_termination_listener(lambda _c: self._lost.set())
                 await conn.add_listener(CHANNEL, self._dispatch)

@@ -162,7 +162,11 @@ class DeliveryWorker:
         while True:
             conn = None
             try:
-                conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+                conn = await asyncpg.connect(
+                    asyncpg_dsn(url),
+                    timeout=5,
+                    server_settings={"application_name": "gateway delivery"},
+                )
                 await conn.add_listener(outbox.CHANNEL, wake)
                 wake()
                 while True:
