@@ -117,6 +117,8 @@ class TransportWsClient:
 
     def __init__(self, socket: ClientConnection) -> None:
         self.socket = socket
+        # Messages that arrived while `handled` waited for its pong.
+        self._held: list[dict[str, Any]] = []
 
     @classmethod
     async def open(
@@ -138,6 +140,8 @@ class TransportWsClient:
         await self.socket.send(json.dumps(message))
 
     async def receive(self, within: float = 10) -> dict[str, Any]:
+        if self._held:
+            return self._held.pop(0)
         frame = await asyncio.wait_for(self.socket.recv(), within)
         # Browser clients JSON.parse a frame's data: a binary frame breaks them.
         assert isinstance(frame, str), f"a binary frame: {frame!r}"
@@ -164,6 +168,20 @@ class TransportWsClient:
                 "payload": {"query": query, "variables": variables or {}},
             }
         )
+
+    async def handled(self) -> None:
+        """Returns once the server has handled every message sent before: it reads a
+        socket's messages in order and answers a ping after them, and a subscription
+        joins the live events while its message is handled, so nothing published after
+        this is missed. What arrives before the pong is kept for `receive`."""
+        await self.send({"type": "ping"})
+        while True:
+            frame = await asyncio.wait_for(self.socket.recv(), 10)
+            assert isinstance(frame, str), f"a binary frame: {frame!r}"
+            message = dict(json.loads(frame))
+            if message["type"] == "pong":
+                return
+            self._held.append(message)
 
     async def nothing_for(self, seconds: float) -> None:
         """Asserts that no data arrives for a while (pings are fine)."""

@@ -92,8 +92,8 @@ async def test_live_work_holds_the_connections_the_setting_allows(
                 await client.receive_type("connection_ack")
                 for n, query in enumerate([HEAVY, HEAVY, HEAVY, *VARIANTS]):
                     await client.subscribe(f"op-{n}", query)
+                await client.handled()
                 sockets.append(client)
-            await asyncio.sleep(0.3)
             peak = 0
             with StatementCounter(database) as counter:
                 await _published(writer, author, f"to {socket_count} sockets")

@@ -66,7 +66,7 @@ async def _fan_out(db, followers, viewers, author, query=FAN_OUT_QUERY) -> tuple
         stream = await schema.subscribe(query, context_value=context)
         streams.append(stream)
     firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]  # type: ignore[arg-type]
-    await asyncio.sleep(0.2)
+    await _until(lambda: len(broadcaster.published) == len(streams))
     draft = await make_content(db, author, status="DRAFT", tags=("python", "rust"))
     client = GraphQLClient(db)
     with StatementCounter(db) as counter:
@@ -217,6 +217,11 @@ class _Sockets:
 
         self.tasks.append(asyncio.create_task(run()))
 
+    async def joined(self) -> None:
+        """Returns once every subscription opened has joined the live events: nothing
+        published after this is missed."""
+        await _until(lambda: len(self.broadcaster.published) == len(self.tasks))
+
     def titles(self, op_id: str) -> list[str]:
         return [f["payload"]["data"]["contentPublished"]["title"] for f in self.frames[op_id]]
 
@@ -259,7 +264,7 @@ async def test_a_broadcast_costs_the_same_statements_for_few_and_many_sockets(li
         sockets = _Sockets(db, followers)
         for n, viewer in enumerate(viewers):
             await sockets.open(str(n), viewer)
-        await asyncio.sleep(0.2)
+        await sockets.joined()
         content = await make_content(
             db, author, title=f"to {len(viewers)}", tags=("python", "rust")
         )
@@ -290,11 +295,14 @@ async def test_the_broadcast_filters_for_each_viewer(live) -> None:
     await sockets.open(
         "rust only", Viewer.member(plain.id), query=tagged, variables={"tags": ["#Rust"]}
     )
-    await asyncio.sleep(0.2)
+    await sockets.joined()
     await _published(db, author, "noisy", tags=("noise", "python"))
     await _published(db, author, "rusty", tags=("python", "rust"))
     await _until(lambda: len(sockets.frames["anonymous"]) == 2)
-    await asyncio.sleep(0.2)
+    await _until(
+        lambda: [len(sockets.frames[v]) for v in ("muting", "fan", "rust only")] == [1, 2, 1]
+    )
+    await asyncio.sleep(0.2)  # and nothing more than these
     await sockets.close()
     assert sockets.titles("anonymous") == ["noisy", "rusty"]
     assert sockets.titles("muting") == ["rusty"]
@@ -314,7 +322,7 @@ async def test_a_stalled_socket_is_cut_off_while_the_others_receive(live, monkey
     sockets = _Sockets(db, followers)
     await sockets.open("slow", Viewer.anonymous(), stall=True)
     await sockets.open("fast", Viewer.anonymous())
-    await asyncio.sleep(0.2)
+    await sockets.joined()
     for n in range(8):
         await _published(db, author, f"event {n}")
     await _until(lambda: len(sockets.frames["fast"]) == 8)
@@ -360,7 +368,7 @@ async def test_the_heavy_document_is_executed_once_per_event_and_audience(
         # The same signed-in viewer on several operations is one audience too.
         for n in range(3):
             await sockets.open(f"reader-{n}", Viewer.member(reader.id), socket="reader")
-        await asyncio.sleep(0.2)
+        await sockets.joined()
         content = await make_content(db, author, title=f"for {len(ops)}", tags=("python",))
         with StatementCounter(db) as counter:
             await _announce(db, content)
@@ -390,12 +398,12 @@ async def test_a_socket_that_does_not_read_is_cut_off_at_its_byte_bound(live, mo
     for n in range(10):
         await sockets.open(f"stalled-{n}", Viewer.anonymous(), stall=True, socket="stalled")
     await sockets.open("reading", Viewer.anonymous())
-    await asyncio.sleep(0.2)
+    await sockets.joined()
     for n in range(5):
         await _published(db, author, f"event {n}")
     await _until(lambda: len(sockets.frames["reading"]) == 5)
-    await asyncio.sleep(0.2)
     stalled = [sockets.ends[f"stalled-{n}"] for n in range(10)]
+    await _until(lambda: sum(1 for ends in stalled if ends) >= 4)
     # Six frames fit, so at most six operations may still be waiting to be written.
     assert sum(1 for ends in stalled if ends) >= 4
     assert sockets.pipes["stalled"].pending_bytes <= 1_000
@@ -430,7 +438,7 @@ async def test_event_work_holds_no_more_connections_than_it_may(live) -> None:
         await sockets.open(
             field, Viewer.anonymous(), query=f"subscription {{ contentPublished {{ {field} }} }}"
         )
-    await asyncio.sleep(0.2)
+    await sockets.joined()
     await _published(db, author, "to eight documents")
     await _until(lambda: all(sockets.frames[f] for f in fields))
     await sockets.close()

@@ -153,8 +153,14 @@ async def test_subscriptions_and_deliveries_are_counted(production) -> None:
     try:
         await client.receive_type("connection_ack")
         await client.subscribe("1", "subscription { contentPublished { title } }")
-        await asyncio.sleep(0.5)
-        during = await scrape(production)
+        await client.handled()
+        during = await scrape_until(
+            production,
+            lambda s: (
+                s.get("gateway_subscriptions", field="contentPublished")
+                > before.get("gateway_subscriptions", field="contentPublished")
+            ),
+        )
         assert (
             during.get("gateway_websocket_connections")
             == before.get("gateway_websocket_connections") + 1
@@ -184,8 +190,14 @@ async def test_subscriptions_and_deliveries_are_counted(production) -> None:
         assert message["payload"]["data"]["contentPublished"]["title"] == "counted"
     finally:
         await client.close()
-    await asyncio.sleep(0.5)
-    after = await scrape(production)
+
+    def settled(samples: Samples) -> bool:
+        delivered = samples.get("gateway_events_delivered_total")
+        return delivered > before.get("gateway_events_delivered_total") and samples.get(
+            "gateway_websocket_connections"
+        ) == before.get("gateway_websocket_connections")
+
+    after = await scrape_until(production, settled)
     assert (
         after.get("gateway_events_delivered_total") - before.get("gateway_events_delivered_total")
         >= 1

@@ -111,7 +111,7 @@ async def subscribe(
     client = await TransportWsClient.open(gateway.ws_url, token)
     await client.receive_type("connection_ack")
     await client.subscribe("1", query, variables)
-    await asyncio.sleep(0.3)  # the subscription reaches the broadcaster
+    await client.handled()  # joined: nothing published after this is missed
     return client
 
 
