@@ -182,7 +182,7 @@ async def test_a_websocket_query_has_the_time_budget_and_a_subscription_does_not
         await blocker.close()
     (error,) = answered["payload"]["errors"]
     assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX", "limit": "request time budget"}
-    assert elapsed < 3
+    assert elapsed < 8, "answered when the 1 s budget ran out, not when the lock went"
     await asyncio.sleep(1.2)  # the subscription outlives the budget...
     async with httpx.AsyncClient(
         base_url=server.url, headers={"Authorization": f"Bearer {token}"}
@@ -234,7 +234,8 @@ def _trickle_headers(port: int) -> tuple[float, bytes]:
 async def test_headers_that_arrive_too_slowly_are_timed_out(server) -> None:
     elapsed, received = await asyncio.to_thread(_trickle_headers, server.port)
     assert received.startswith(b"HTTP/1.1 408 ")
-    assert elapsed < 4
+    # Its timeout is 1 s; the trickle alone lasts 6 s. The rest is room for a slow machine.
+    assert elapsed < 5
 
 
 def _idle(port: int) -> tuple[float, bytes]:
@@ -247,7 +248,7 @@ def _idle(port: int) -> tuple[float, bytes]:
 async def test_a_connection_that_sends_nothing_is_timed_out(server) -> None:
     elapsed, received = await asyncio.to_thread(_idle, server.port)
     assert received.startswith(b"HTTP/1.1 408 ")
-    assert elapsed < 3
+    assert elapsed < 4.5, "closed at its 1 s timeout, before the client gave up (5 s)"
 
 
 def _half_a_body(port: int) -> tuple[float, bytes]:
@@ -267,7 +268,7 @@ async def test_a_body_that_arrives_too_slowly_is_timed_out(server) -> None:
     assert head.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in head.lower()
     assert "did not arrive within 1 s" in json.loads(body)["errors"][0]["message"]
-    assert elapsed < 4
+    assert elapsed < 4.5, "closed at its 1 s timeout, before the client gave up (5 s)"
 
 
 async def test_one_address_holds_only_so_many_connections(server) -> None:

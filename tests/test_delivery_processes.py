@@ -106,19 +106,42 @@ async def _statuses(database: Database) -> Counter[str]:
     return Counter(row[0] for row in rows)
 
 
+async def _statuses_once(database: Database, expected: Counter[str]) -> Counter[str]:
+    """The outbox's statuses once they are `expected` (or after 10 s, for the test to
+    say what differs): a worker marks a message sent after the server's reply."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = await _statuses(database)
+        if found == expected or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
+def _logged(path: Path, text: str, within: float = 10) -> str:
+    """The log once it holds `text` (or after `within` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        logged = path.read_text()
+        if text in logged or time.monotonic() > deadline:
+            return logged
+        time.sleep(0.05)
+
+
 async def test_smtp_server_down_for_a_while_then_back_every_message_arrives_once(
     database, fresh_database_url, mail, tmp_path
 ) -> None:
     worker = Worker(fresh_database_url, mail.url, tmp_path / "worker.log").wait_started()
     try:
         addresses = await _queue_messages(database, 5)
-        await asyncio.sleep(1.5)  # the server is down: the worker keeps trying, backing off
-        assert "cannot reach the SMTP server" in worker.log.read_text()
+        # The server is down: the worker keeps trying, backing off.
+        assert "cannot reach the SMTP server" in await asyncio.to_thread(
+            _logged, worker.log, "cannot reach"
+        )
         mail.start()
         mail.wait_for(5, timeout=20)
-        await asyncio.sleep(0.5)
+        assert await _statuses_once(database, Counter({"SENT": 5})) == Counter({"SENT": 5})
+        await asyncio.sleep(0.5)  # time for a message sent twice to arrive twice
         assert _received(mail) == Counter(addresses), "each message exactly once"
-        assert await _statuses(database) == Counter({"SENT": 5})
         async with database.session() as session:
             attempts = (await session.exec(sa.text("SELECT max(attempts) FROM outbox"))).one()
         assert attempts[0] == 1, "an unreachable server costs a message none of its attempts"
@@ -144,10 +167,11 @@ async def test_a_worker_killed_mid_batch_and_restarted_sends_nothing_twice(
     try:
         second.wait_started()
         mail.wait_for(6, timeout=20)
-        await asyncio.sleep(0.5)
+        assert await _statuses_once(database, Counter({"SENT": 6})) == Counter({"SENT": 6})
+        await asyncio.sleep(0.5)  # time for a message sent twice to arrive twice
         assert _received(mail) == Counter(addresses), "each message exactly once"
-        assert await _statuses(database) == Counter({"SENT": 6})
-        assert "claimed by a worker that stopped" in second.log.read_text()
+        stopped = "claimed by a worker that stopped"
+        assert stopped in await asyncio.to_thread(_logged, second.log, stopped)
     finally:
         second.stop()
 
@@ -167,7 +191,8 @@ async def test_two_workers_share_the_work_and_send_each_message_once(
             worker.wait_started()
         addresses = await _queue_messages(database, 30)
         mail.wait_for(30, timeout=30)
-        await asyncio.sleep(0.5)
+        assert await _statuses_once(database, Counter({"SENT": 30})) == Counter({"SENT": 30})
+        await asyncio.sleep(0.5)  # time for a message sent twice to arrive twice
         assert _received(mail) == Counter(addresses), "each message exactly once"
         async with database.session() as session:
             senders = (

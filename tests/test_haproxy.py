@@ -87,10 +87,10 @@ def publish_something(gateway: GatewayProcess) -> None:
     publish(gateway, token, "listed through the load balancer")
 
 
-async def client_loop(url: str, address: str, until: float, results: list[str]) -> None:
+async def client_loop(url: str, address: str, stop: asyncio.Event, results: list[str]) -> None:
     transport = httpx.AsyncHTTPTransport(local_address=address)
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30) as client:
-        while time.monotonic() < until:
+        while not stop.is_set():
             try:
                 response = await client.post("/graphql", json=QUERY)
             except httpx.HTTPError as error:
@@ -113,6 +113,7 @@ async def test_restarting_a_replica_under_load_loses_no_request(
         for i, port in enumerate(ports)
     ]
     proxy: HAProxy | None = None
+    stop = asyncio.Event()
     try:
         for gateway in gateways:
             await asyncio.to_thread(gateway.wait_ready)
@@ -121,20 +122,23 @@ async def test_restarting_a_replica_under_load_loses_no_request(
         await asyncio.to_thread(proxy.wait_serving)
 
         results: list[str] = []
-        until = time.monotonic() + 14
         # Six clients, each from an address of its own: each has its own rate budget,
         # which this load stays well inside (one address for all of them would not).
         load = [
-            asyncio.create_task(client_loop(proxy.url, f"127.0.0.{10 + i}", until, results))
+            asyncio.create_task(client_loop(proxy.url, f"127.0.0.{10 + i}", stop, results))
             for i in range(6)
         ]
         await asyncio.sleep(2)
 
         first = gateways[0]
         first.process.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.3)
         async with httpx.AsyncClient(base_url=first.url, timeout=10) as direct:
+            # Within its drain (2 s) it answers "not ready" once it has seen the signal.
+            deadline = time.monotonic() + 1.5
             ready = await direct.get("/readyz")
+            while ready.status_code == 200 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                ready = await direct.get("/readyz")
             assert ready.status_code == 503 and ready.json()["reason"] == "shutting down"
             # Still serving while the load balancer takes it out of rotation.
             served = await direct.post("/graphql", json=QUERY)
@@ -148,8 +152,14 @@ async def test_restarting_a_replica_under_load_loses_no_request(
         )
         gateways.append(restarted)
         await asyncio.to_thread(restarted.wait_ready)
+        # The load goes on until the balancer has sent the restarted replica some of it
+        # (two passed health checks, 0.5 s apart), however slow the machine.
+        await asyncio.to_thread(restarted.log_holding, "query Listing", 30)
+        await asyncio.sleep(1)
+        stop.set()
         await asyncio.gather(*load)
     finally:
+        stop.set()
         if proxy is not None:
             proxy.stop()
         for gateway in gateways:

@@ -5,12 +5,14 @@ full of heavy subscriptions leave room for everyone else."""
 
 import asyncio
 import itertools
+import time
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET, FreshDatabases
 from tests.live_server import GatewayProcess, TransportWsClient
+from tests.test_metrics import Samples
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +45,20 @@ async def server(server_url, template_url, tmp_path_factory):
     finally:
         gateway.stop()
         await databases.drop_all()
+
+
+async def none_running(gateway: GatewayProcess) -> None:
+    """Returns once the server has ended every subscription (and given their budget
+    back): the next test starts with all of it."""
+    deadline = time.monotonic() + 10
+    async with httpx.AsyncClient() as http:
+        while True:
+            samples = Samples((await http.get(f"{gateway.url}/metrics")).text)
+            running = samples.total("gateway_subscriptions")
+            if running == 0:
+                return
+            assert time.monotonic() < deadline, f"{running} subscriptions still running"
+            await asyncio.sleep(0.05)
 
 
 def register(gateway: GatewayProcess) -> str:
@@ -123,6 +139,7 @@ async def test_a_socket_runs_only_so_many_operations(server) -> None:
 async def test_running_subscriptions_hold_their_cost_per_connection_client_and_process(
     server,
 ) -> None:
+    await none_running(server)  # what an earlier test ran holds none of the budget
     author = register(server)
     first, second, third = register(server), register(server), register(server)
     a, b = await connected(server, first), await connected(server, first)
@@ -169,10 +186,10 @@ async def test_running_subscriptions_hold_their_cost_per_connection_client_and_p
     finally:
         for client in (a, b, c, d):
             await client.close()
-        await asyncio.sleep(0.5)  # the server ends their subscriptions meanwhile
 
 
 async def test_one_address_full_of_heavy_subscriptions_leaves_room_for_others(server) -> None:
+    await none_running(server)  # what an earlier test ran holds none of the budget
     author = register(server)
     reader = register(server)
     abusers = [await connected(server) for _ in range(4)]

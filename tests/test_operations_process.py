@@ -83,7 +83,9 @@ async def post(server: GatewayProcess, body: dict, token: str | None = None) -> 
 
 
 def request_lines(server: GatewayProcess) -> list[dict]:
-    lines = server.log_path.read_text().splitlines()
+    text = server.log_path.read_text()
+    # A worker may be writing its buffer as this reads: its last line comes whole later.
+    lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
     parsed = []
     for line in lines:
         try:

@@ -65,20 +65,27 @@ async def test_request_lines_come_in_a_batch_soon_after_dated_when_each_finished
         with caplog.at_level(logging.INFO, logger="gateway.request"):
             finished = []
             for _ in range(3):
+                sent = time.time()
                 response = await client.post("/graphql", json=QUERY)
-                finished.append((time.time(), response.headers["x-request-id"]))
+                finished.append((sent, time.time(), response.headers["x-request-id"]))
                 await asyncio.sleep(0.05)
             waited_from = time.monotonic()
             records = await logged(caplog, 3)
             waited = time.monotonic() - waited_from
-    assert [r.fields["request_id"] for r in records] == [i for _, i in finished]  # type: ignore[attr-defined]
-    assert waited < LINE_DELAY_SECONDS + 0.5, "written within the delay, with nothing else"
-    for record, (after, _) in zip(records, finished, strict=True):
-        assert after - 0.05 <= record.created <= after, "dated when its request finished"
+    assert [r.fields["request_id"] for r in records] == [i for _, _, i in finished]  # type: ignore[attr-defined]
+    # The delay, and room for a loaded machine; never the 5 s `logged` gives up after.
+    assert waited < LINE_DELAY_SECONDS + 1.5, "written within the delay, with nothing else"
+    for record, (sent, answered, _) in zip(records, finished, strict=True):
+        # Not when the batch was written: that is LINE_DELAY_SECONDS after the first.
+        assert sent <= record.created <= answered, "dated when its request finished"
     assert len(request_records(caplog)) == 3, "each line once"
 
 
-async def test_lines_still_waiting_are_written_when_the_app_stops(db, tmp_path, caplog) -> None:
+async def test_lines_still_waiting_are_written_when_the_app_stops(
+    db, tmp_path, caplog, monkeypatch
+) -> None:
+    # However slow the machine, the batch's own timer does not write it first.
+    monkeypatch.setattr("gateway.observe.LINE_DELAY_SECONDS", 60)
     async with gateway(db, tmp_path, slow_request_ms=60_000) as client:
         with caplog.at_level(logging.INFO, logger="gateway.request"):
             await client.post("/graphql", json=QUERY)

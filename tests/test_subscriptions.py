@@ -223,7 +223,7 @@ async def test_protocol_violations_get_their_close_codes(cluster) -> None:
     silent = TransportWsClient(await _raw(a))
     started = time.monotonic()
     assert await _close_code(silent) == 4408, "connection_init must come in time"
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 4.5, "closed at its timeout, not when the client gave up"
 
 
 async def _raw(gateway: GatewayProcess):
