@@ -8,8 +8,9 @@ holds a token, a password or a query's variables.
 """
 
 import contextlib
-import io
 import logging
+import os
+import select
 import threading
 import time
 import traceback
@@ -97,56 +98,66 @@ class TextFormatter(logging.Formatter):
 # much may gather before it is written regardless.
 FLUSH_SECONDS = 0.2
 BUFFER_BYTES = 64 * 1024
+# The most Linux writes to a pipe in one piece: workers share their stderr, often a pipe
+# (a container's log), and a longer write may be split where the pipe is full, another
+# worker's lines landing inside one of ours.
+WHOLE_WRITE_BYTES = getattr(select, "PIPE_BUF", 4096)
 
 
-def _buffer_on(stream: IO[str]) -> io.BufferedWriter | None:
-    """A buffer of our own on the stream's file: sys.stderr's is none at all under
-    PYTHONUNBUFFERED=1 (container images often set it), and writes out every line
-    otherwise."""
+def _descriptor(stream: IO[str]) -> int | None:
+    """The stream's file descriptor, written to directly: sys.stderr has no buffer at
+    all under PYTHONUNBUFFERED=1 (container images often set it), and writes out every
+    line otherwise."""
     try:
-        descriptor = stream.fileno()
+        return stream.fileno()
     except (AttributeError, OSError, ValueError):
         return None
-    return io.BufferedWriter(io.FileIO(descriptor, "wb", closefd=False), BUFFER_BYTES)
+
+
+def _write_all(descriptor: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
     """A StreamHandler that writes a line per request without a system call per line.
 
     sys.stderr writes every line through at once; with a line per request that `write`
-    was a quarter of what logging a request cost. Here lines go to a buffer on the
-    stream's file, which a thread of this handler writes out every `FLUSH_SECONDS` (and
-    the buffer itself when full). A WARNING or worse is written at once, with
-    every line before it, so the order holds and an error is never held back; exiting
-    flushes (logging.shutdown). A process killed outright loses at most its last
-    `FLUSH_SECONDS` of lines below WARNING. A stream that is no file is written
-    through line by line, as StreamHandler does."""
+    was a quarter of what logging a request cost. Here records wait in a buffer, which a
+    thread of this handler writes out every `FLUSH_SECONDS` (and emitting does once it
+    holds `BUFFER_BYTES`), in writes of whole records of at most `WHOLE_WRITE_BYTES`
+    each, so processes sharing a pipe never cut each other's lines. A WARNING or worse is
+    written at once, with every line before it, so the order holds and an error is
+    never held back; exiting flushes (logging.shutdown). A process killed outright loses
+    at most its last `FLUSH_SECONDS` of lines below WARNING. A stream that is no file is
+    written through line by line, as StreamHandler does."""
 
     def __init__(self, stream: IO[str] | None = None, flush_seconds: float = FLUSH_SECONDS):
         super().__init__(stream)
-        self._bytes = _buffer_on(self.stream)
-        self._pending = False
+        self._descriptor = _descriptor(self.stream)
+        self._records: list[bytes] = []
+        self._size = 0
         self._flush_seconds = flush_seconds
         # Not `_closed`: logging.Handler keeps a flag of that name.
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
-        if self._bytes is not None:
+        if self._descriptor is not None:
             self._flusher = threading.Thread(
                 target=self._keep_flushing, name="log-flush", daemon=True
             )
             self._flusher.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._bytes is None:
+        if self._descriptor is None:
             super().emit(record)
             return
         try:
-            line = self.format(record) + self.terminator
-            self._bytes.write(line.encode("utf-8", "backslashreplace"))
-            if record.levelno >= logging.WARNING:
+            data = (self.format(record) + self.terminator).encode("utf-8", "backslashreplace")
+            self._records.append(data)
+            self._size += len(data)
+            if record.levelno >= logging.WARNING or self._size >= BUFFER_BYTES:
                 self.flush()
-            else:
-                self._pending = True
         except RecursionError:
             raise
         except Exception:
@@ -154,10 +165,22 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self._pending = False
-            if self._bytes is not None:
-                self._bytes.flush()
+            records, self._records, self._size = self._records, [], 0
+            if self._descriptor is not None and records:
+                self._write_out(self._descriptor, records)
             super().flush()
+
+    @staticmethod
+    def _write_out(descriptor: int, records: list[bytes]) -> None:
+        """Whole records, as many as fit in one write that a pipe takes whole (one
+        longer record alone, as a write of its own)."""
+        chunk = bytearray()
+        for data in records:
+            if chunk and len(chunk) + len(data) > WHOLE_WRITE_BYTES:
+                _write_all(descriptor, chunk)
+                chunk.clear()
+            chunk += data
+        _write_all(descriptor, chunk)
 
     def close(self) -> None:
         self._stopping.set()
@@ -176,7 +199,7 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _keep_flushing(self) -> None:
         while not self._stopping.wait(self._flush_seconds):
-            if self._pending:
+            if self._records:
                 try:
                     self.flush()
                 except (OSError, ValueError):

@@ -86,3 +86,50 @@ def test_a_stream_without_a_byte_buffer_gets_every_line_at_once() -> None:
         assert stream.getvalue() == "INFO straight through\n"
     finally:
         handler.close()
+
+
+WRITER = """
+import logging, sys
+from gateway.logs import BufferedLines
+
+handler = BufferedLines(sys.stderr, flush_seconds=0.01)
+handler.setFormatter(logging.Formatter("%(message)s"))
+name = sys.argv[1]
+for n in range(2000):
+    handler.handle(logging.LogRecord("w", logging.INFO, "", 1, f"{name} {n:05d} " + name * 600, (), None))
+handler.close()
+"""
+
+
+def test_lines_of_processes_sharing_a_pipe_never_interleave(tmp_path: Path) -> None:
+    """`gateway serve --workers N` gives every worker the same stderr, often a pipe
+    (a container's log). Linux writes up to PIPE_BUF (4 KiB) bytes to a pipe whole;
+    a longer write may be cut where the pipe is full and another process's lines land
+    in the middle of a line. The reader here is slow, so the pipe is full often."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.live_server import ROOT
+
+    read_end, write_end = os.pipe()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, name], stderr=write_end, cwd=ROOT, close_fds=True
+        )
+        for name in ("a", "b")
+    ]
+    os.close(write_end)
+    received = bytearray()
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(1024):
+            received += chunk
+            time.sleep(0.0005)
+    assert [w.wait(30) for w in writers] == [0, 0]
+    lines = received.decode().splitlines()
+    assert len(lines) == 4000
+    broken = [line for line in lines if line != f"{line[0]} {line[2:7]} " + line[0] * 600]
+    assert not broken, f"{len(broken)} lines cut by another process's: {broken[0][:80]!r}"
+    for name in ("a", "b"):
+        numbers = [int(line[2:7]) for line in lines if line[0] == name]
+        assert numbers == list(range(2000)), "each process's lines whole and in order"
