@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import select
+import stat
 import threading
 import time
 import traceback
@@ -100,7 +101,8 @@ FLUSH_SECONDS = 0.2
 BUFFER_BYTES = 64 * 1024
 # The most Linux writes to a pipe in one piece: workers share their stderr, often a pipe
 # (a container's log), and a longer write may be split where the pipe is full, another
-# worker's lines landing inside one of ours.
+# worker's lines landing inside one of ours. A regular file takes any write whole (its
+# writes are serialised), so a file gets each flush in one write.
 WHOLE_WRITE_BYTES = getattr(select, "PIPE_BUF", 4096)
 
 
@@ -112,6 +114,15 @@ def _descriptor(stream: IO[str]) -> int | None:
         return stream.fileno()
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def _whole_write_bytes(descriptor: int) -> int | None:
+    """How much one write may hold for the reader to get it whole; None: any amount."""
+    try:
+        regular = stat.S_ISREG(os.fstat(descriptor).st_mode)
+    except OSError:
+        regular = False
+    return None if regular else WHOLE_WRITE_BYTES
 
 
 def _write_all(descriptor: int, data: bytes | bytearray) -> None:
@@ -126,8 +137,9 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
     sys.stderr writes every line through at once; with a line per request that `write`
     was a quarter of what logging a request cost. Here records wait in a buffer, which a
     thread of this handler writes out every `FLUSH_SECONDS` (and emitting does once it
-    holds `BUFFER_BYTES`), in writes of whole records of at most `WHOLE_WRITE_BYTES`
-    each, so processes sharing a pipe never cut each other's lines. A WARNING or worse is
+    holds `BUFFER_BYTES`); to a pipe (or socket, or terminal) in writes of whole records
+    of at most `WHOLE_WRITE_BYTES` each, so processes sharing it never cut each other's
+    lines, to a regular file in one write. A WARNING or worse is
     written at once, with every line before it, so the order holds and an error is
     never held back; exiting flushes (logging.shutdown). A process killed outright loses
     at most its last `FLUSH_SECONDS` of lines below WARNING. A stream that is no file is
@@ -136,6 +148,7 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: IO[str] | None = None, flush_seconds: float = FLUSH_SECONDS):
         super().__init__(stream)
         self._descriptor = _descriptor(self.stream)
+        self._limit = None if self._descriptor is None else _whole_write_bytes(self._descriptor)
         self._records: list[bytes] = []
         self._size = 0
         self._flush_seconds = flush_seconds
@@ -167,16 +180,19 @@ class BufferedLines(logging.StreamHandler):  # type: ignore[type-arg]
         with self.lock:  # type: ignore[union-attr]
             records, self._records, self._size = self._records, [], 0
             if self._descriptor is not None and records:
-                self._write_out(self._descriptor, records)
+                self._write_out(self._descriptor, records, self._limit)
             super().flush()
 
     @staticmethod
-    def _write_out(descriptor: int, records: list[bytes]) -> None:
-        """Whole records, as many as fit in one write that a pipe takes whole (one
-        longer record alone, as a write of its own)."""
+    def _write_out(descriptor: int, records: list[bytes], limit: int | None) -> None:
+        """All of them in one write, or with a `limit`, whole records, as many as fit in
+        a write of at most `limit` bytes (one longer record alone)."""
+        if limit is None:
+            _write_all(descriptor, b"".join(records))
+            return
         chunk = bytearray()
         for data in records:
-            if chunk and len(chunk) + len(data) > WHOLE_WRITE_BYTES:
+            if chunk and len(chunk) + len(data) > limit:
                 _write_all(descriptor, chunk)
                 chunk.clear()
             chunk += data

@@ -4,12 +4,16 @@ is written at once, after every line before it; closing writes what waits."""
 
 import io
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.logs import BufferedLines
+from tests.live_server import ROOT
 
 
 def record(level: int, message: str) -> logging.LogRecord:
@@ -101,31 +105,16 @@ handler.close()
 """
 
 
-def test_lines_of_processes_sharing_a_pipe_never_interleave(tmp_path: Path) -> None:
-    """`gateway serve --workers N` gives every worker the same stderr, often a pipe
-    (a container's log). Linux writes up to PIPE_BUF (4 KiB) bytes to a pipe whole;
-    a longer write may be cut where the pipe is full and another process's lines land
-    in the middle of a line. The reader here is slow, so the pipe is full often."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.live_server import ROOT
-
-    read_end, write_end = os.pipe()
+def _shared_by_two_writers(stderr: int) -> list[subprocess.Popen[bytes]]:
     writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, name], stderr=write_end, cwd=ROOT, close_fds=True
-        )
+        subprocess.Popen([sys.executable, "-c", WRITER, name], stderr=stderr, cwd=ROOT)
         for name in ("a", "b")
     ]
-    os.close(write_end)
-    received = bytearray()
-    with os.fdopen(read_end, "rb", buffering=0) as pipe:
-        while chunk := pipe.read(1024):
-            received += chunk
-            time.sleep(0.0005)
-    assert [w.wait(30) for w in writers] == [0, 0]
+    os.close(stderr)
+    return writers
+
+
+def _whole_and_in_order(received: bytes) -> None:
     lines = received.decode().splitlines()
     assert len(lines) == 4000
     broken = [line for line in lines if line != f"{line[0]} {line[2:7]} " + line[0] * 600]
@@ -133,3 +122,29 @@ def test_lines_of_processes_sharing_a_pipe_never_interleave(tmp_path: Path) -> N
     for name in ("a", "b"):
         numbers = [int(line[2:7]) for line in lines if line[0] == name]
         assert numbers == list(range(2000)), "each process's lines whole and in order"
+
+
+def test_lines_of_processes_sharing_a_pipe_never_interleave() -> None:
+    """`gateway serve --workers N` gives every worker the same stderr, often a pipe
+    (a container's log). Linux writes up to PIPE_BUF (4 KiB) bytes to a pipe whole;
+    a longer write may be cut where the pipe is full and another process's lines land
+    in the middle of a line. The reader here is slow, so the pipe is full often."""
+    read_end, write_end = os.pipe()
+    writers = _shared_by_two_writers(write_end)
+    received = bytearray()
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(1024):
+            received += chunk
+            time.sleep(0.0005)
+    assert [w.wait(30) for w in writers] == [0, 0]
+    _whole_and_in_order(bytes(received))
+
+
+def test_lines_of_processes_sharing_a_file_never_interleave(tmp_path: Path) -> None:
+    """The same two processes on one file (`gateway serve 2>> gateway.log`), which
+    gets each flush in a single write."""
+    path = tmp_path / "shared.log"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    writers = _shared_by_two_writers(descriptor)
+    assert [w.wait(30) for w in writers] == [0, 0]
+    _whole_and_in_order(path.read_bytes())
